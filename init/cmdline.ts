@@ -1,0 +1,169 @@
+/**
+ * The kernel command line as the init reads it. Pure: /proc/cmdline text in, a boot configuration out.
+ *
+ * Our own parameters besides the osbuild-compatible ones (rootfs=, mount=, mount-ro=, init=, rw, debug)
+ * share the `virtinitrd.` prefix, like virtme's `virtme.`.
+ */
+
+export interface Share {
+  tag: string;
+  readonly: boolean;
+}
+
+/** A command chrootvm asks the init to run as its child (run mode) instead of exec'ing init=. */
+export interface RunRequest {
+  argv: string[];
+  /** Directory in the new root to start in. */
+  cwd: string;
+  /** The console is a terminal the user types into (no COMMAND given to chrootvm). */
+  interactive: boolean;
+}
+
+export interface BootConfig {
+  rootfs: string;
+  rw: boolean;
+  shares: Share[];
+  init: string;
+  initArgs: string[];
+  debug: boolean;
+  run?: RunRequest;
+}
+
+export const RUN_PARAMETER = 'virtinitrd.run';
+
+export class CmdlineError extends Error {
+  constructor(message: string) {
+    super(`kernel command line: ${message}`);
+    this.name = 'CmdlineError';
+  }
+}
+
+/**
+ * Splits like the kernel's next_arg() (lib/cmdline.c): whitespace separates, a double quote protects
+ * whitespace, and only the quotes that open a token or a value (and the matching last one) are removed.
+ */
+export function splitCmdline(text: string): string[] {
+  const words: string[] = [];
+  let index = 0;
+  while (index < text.length) {
+    while (index < text.length && isSpace(text[index]!)) index++;
+    if (index >= text.length) break;
+    let start = index;
+    let inQuote = false;
+    let quoted = false;
+    if (text[index] === '"') {
+      start = ++index;
+      inQuote = quoted = true;
+    }
+    let equals = -1;
+    while (index < text.length && (inQuote || !isSpace(text[index]!))) {
+      if (equals < 0 && text[index] === '=') equals = index;
+      if (text[index] === '"') inQuote = !inQuote;
+      index++;
+    }
+    let word = text.slice(start, index);
+    if (equals >= 0 && text[equals + 1] === '"') {
+      const valueStart = equals + 1 - start;
+      word = word.slice(0, valueStart) + word.slice(valueStart + 1);
+      if (word.endsWith('"')) word = word.slice(0, -1);
+    } else if (quoted && word.endsWith('"')) {
+      word = word.slice(0, -1);
+    }
+    words.push(word);
+    index++;
+  }
+  return words;
+}
+
+function isSpace(character: string): boolean {
+  return character === ' ' || character === '\t' || character === '\n';
+}
+
+/** A virtiofs tag becomes a directory name under /run/mnt, and the kernel caps tags at 36 bytes. */
+export function checkTag(parameter: string, tag: string): string {
+  if (tag === '') throw new CmdlineError(`${parameter}= needs a tag`);
+  if (Buffer.byteLength(tag) > 36) throw new CmdlineError(`${parameter}=${tag}: a virtiofs tag is at most 36 bytes`);
+  if (tag.includes('/') || tag === '.' || tag === '..') throw new CmdlineError(`${parameter}=${tag}: a tag cannot contain "/" or be "." or ".."`);
+  return tag;
+}
+
+export function parseCmdline(text: string): BootConfig {
+  const words = splitCmdline(text);
+  const separator = words.indexOf('--');
+  const config: BootConfig = {
+    rootfs: 'rootfs',
+    rw: false,
+    shares: [],
+    init: '/bin/sh',
+    initArgs: separator < 0 ? [] : words.slice(separator + 1),
+    debug: false,
+  };
+  const tagsSeen = new Set<string>();
+  const addShare = (parameter: string, tag: string, readonly: boolean) => {
+    checkTag(parameter, tag);
+    if (tagsSeen.has(tag)) throw new CmdlineError(`${parameter}=${tag}: tag "${tag}" is already mounted`);
+    tagsSeen.add(tag);
+    config.shares.push({ tag, readonly });
+  };
+
+  for (const word of separator < 0 ? words : words.slice(0, separator)) {
+    const equals = word.indexOf('=');
+    const key = equals < 0 ? word : word.slice(0, equals);
+    const value = equals < 0 ? undefined : word.slice(equals + 1);
+    switch (key) {
+      case 'rootfs':
+        config.rootfs = checkTag('rootfs', value ?? '');
+        break;
+      case 'mount':
+        addShare('mount', value ?? '', false);
+        break;
+      case 'mount-ro':
+        addShare('mount-ro', value ?? '', true);
+        break;
+      case 'init':
+        if (!value) throw new CmdlineError('init= needs a path');
+        config.init = value;
+        break;
+      case 'rw':
+        config.rw = true;
+        break;
+      case 'ro':
+        config.rw = false;
+        break;
+      case 'debug':
+        config.debug = true;
+        break;
+      case RUN_PARAMETER:
+        config.run = decodeRunRequest(value ?? '');
+        break;
+    }
+  }
+  if (tagsSeen.has(config.rootfs)) throw new CmdlineError(`tag "${config.rootfs}" is both the rootfs and a mount`);
+  return config;
+}
+
+/** base64url of JSON: survives the kernel's splitting, which has no escape for quotes or newlines. */
+export function encodeRunRequest(request: RunRequest): string {
+  return Buffer.from(JSON.stringify(request)).toString('base64url');
+}
+
+export function decodeRunRequest(encoded: string): RunRequest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
+  } catch {
+    throw new CmdlineError(`${RUN_PARAMETER}= is not base64url-encoded JSON`);
+  }
+  const request = parsed as Partial<RunRequest> | null;
+  if (
+    !request ||
+    !Array.isArray(request.argv) ||
+    request.argv.length === 0 ||
+    !request.argv.every((word) => typeof word === 'string') ||
+    typeof request.cwd !== 'string' ||
+    typeof request.interactive !== 'boolean'
+  ) {
+    throw new CmdlineError(`${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean}`);
+  }
+  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive };
+}

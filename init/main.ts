@@ -1,0 +1,117 @@
+/**
+ * /init: PID 1 of a VM whose root filesystem comes from the host over virtiofs.
+ * The boot is this list of named steps, run in order; a required step that fails ends the boot
+ * through fatal(), an optional one is logged and the boot goes on.
+ */
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCmdline, type BootConfig } from './cmdline.ts';
+import { createDeviceNodes } from './devices.ts';
+import { fatal } from './fatal.ts';
+import { cleanEnvironment, execInit, runCommand } from './launch.ts';
+import { debug, setVerbose, warn } from './log.ts';
+import { loadModules } from './modules.ts';
+import { earlyMounts } from './mounts.ts';
+import { initrdPaths } from './paths.ts';
+import { mountShare } from './shares.ts';
+import { reportStatus } from './status.ts';
+import { errnoOf } from './sys/errors.ts';
+import { mount, powerOff, sync } from './sys/libc.ts';
+import { switchRoot } from './switch-root.ts';
+
+interface Step {
+  name: string;
+  required: boolean;
+  run(): void;
+}
+
+let config: BootConfig;
+const term = process.env.TERM;
+
+const steps: Step[] = [
+  {
+    name: 'mount early filesystems',
+    required: true,
+    run() {
+      process.umask(0);
+      for (const entry of earlyMounts) {
+        try {
+          mkdirSync(entry.target, { recursive: true, mode: entry.mode });
+          mount(entry.fstype, entry.fstype, entry.target, entry.fstype, entry.flags, entry.data);
+          debug(`mounted ${entry.fstype} on ${entry.target}`);
+        } catch (cause) {
+          // EBUSY: already mounted (the kernel's own devtmpfs automount, for one).
+          if (errnoOf(cause) === 'EBUSY') continue;
+          if (entry.required) throw cause;
+          warn(`${entry.target}: ${cause instanceof Error ? cause.message : cause}`);
+        }
+      }
+    },
+  },
+  {
+    name: 'read kernel command line',
+    required: true,
+    run() {
+      config = parseCmdline(readFileSync('/proc/cmdline', 'utf8'));
+      setVerbose(config.debug);
+      debug(`command line: ${JSON.stringify(config)}`);
+    },
+  },
+  { name: 'create device nodes', required: false, run: createDeviceNodes },
+  {
+    name: 'load kernel modules',
+    required: false,
+    run() {
+      loadModules(initrdPaths.modules);
+    },
+  },
+  {
+    name: 'mount root share',
+    required: true,
+    run() {
+      mountShare(config.rootfs, initrdPaths.newRoot, !config.rw);
+    },
+  },
+  {
+    name: 'mount shares',
+    required: true,
+    run() {
+      for (const share of config.shares) mountShare(share.tag, join('/run/mnt', share.tag), share.readonly);
+    },
+  },
+  { name: 'switch root', required: true, run: () => switchRoot(initrdPaths.newRoot) },
+];
+
+async function boot(): Promise<never> {
+  debug('init started');
+  for (const step of steps) {
+    try {
+      step.run();
+    } catch (cause) {
+      if (step.required) fatal(step.name, cause);
+      warn(`${step.name}: ${cause instanceof Error ? cause.message : cause}`);
+    }
+  }
+  const env = cleanEnvironment(term);
+  if (!config.run) {
+    try {
+      return execInit(config.init, config.initArgs, env);
+    } catch (cause) {
+      return fatal('start init', cause);
+    }
+  }
+  try {
+    statSync(config.run.cwd);
+  } catch (cause) {
+    fatal('start command', new Error(`working directory ${config.run.cwd}: ${errnoOf(cause)}`));
+  }
+  const status = await runCommand(config.run, env);
+  debug(`command ended: ${JSON.stringify(status)}`);
+  sync();
+  reportStatus(status);
+  return powerOff();
+}
+
+process.on('uncaughtException', (cause) => fatal('init', cause));
+process.on('unhandledRejection', (cause) => fatal('init', cause));
+void boot();

@@ -1,0 +1,12 @@
+/**
+ * Where things live inside the initramfs. The packer puts files at these paths and the init reads them
+ * there, so both import this one table.
+ */
+export const initrdPaths = {
+  /** ffi-rs's native module, loaded with process.dlopen (its own loader cannot be bundled). */
+  ffiModule: '/usr/lib/virtinitrd/ffi-rs.node',
+  /** Kernel modules, named NNN-name.ko so that byte order is dependency order. */
+  modules: '/usr/lib/modules',
+  /** Where the root share is mounted before the switch. */
+  newRoot: '/sysroot',
+} as const;

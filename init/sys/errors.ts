@@ -1,0 +1,37 @@
+import { constants } from 'node:os';
+
+const errnoNames = new Map<number, string>(
+  Object.entries(constants.errno).map(([name, code]) => [code, name]),
+);
+
+/** `ENOENT` for 2; `errno 4242` for a number the platform does not name. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+export function errnoCode(name: keyof typeof constants.errno): number {
+  return constants.errno[name];
+}
+
+/**
+ * A failed system call, named by what it was doing:
+ * `mount(virtiofs "rootfs" on /sysroot): ENOENT`.
+ */
+export class SyscallError extends Error {
+  readonly errno: number;
+  readonly code: string;
+
+  constructor(what: string, errno: number) {
+    super(`${what}: ${errnoName(errno)}`);
+    this.name = 'SyscallError';
+    this.errno = errno;
+    this.code = errnoName(errno);
+  }
+}
+
+/** The errno carried by a SyscallError or a Node fs error, if any. */
+export function errnoOf(error: unknown): string | undefined {
+  if (error instanceof SyscallError) return error.code;
+  if (error instanceof Error && 'code' in error && typeof error.code === 'string') return error.code;
+  return undefined;
+}

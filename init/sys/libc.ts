@@ -1,0 +1,200 @@
+/**
+ * Every call into libc and the kernel that Node cannot make itself. Nothing outside init/sys/ talks FFI.
+ *
+ * ffi-rs's index.js picks a platform package with require() and probes for musl at load time, which
+ * a bundle cannot carry; we dlopen its native module directly, and only on first use so that a boot
+ * that fails early does not pay for it.
+ */
+import { initrdPaths } from '../paths.ts';
+import { SyscallError } from './errors.ts';
+
+/** The slice of ffi-rs's native binding we use (its DataType numbering is part of its ABI). */
+interface FfiBinding {
+  open(params: { library: string; path: string }): void;
+  load(params: {
+    library: string;
+    funcName: string;
+    retType: number;
+    paramsType: number[];
+    paramsValue: unknown[];
+    errno: boolean;
+    freeResultMemory: boolean;
+  }): { value: unknown; errnoCode: number };
+  createExternalBuffer(pointer: unknown, length: number): Buffer;
+}
+
+const Type = { String: 0, I32: 1, Void: 7, I64: 8, External: 11, U64: 12, BigInt: 16 } as const;
+type TypeCode = (typeof Type)[keyof typeof Type];
+
+const SYS_finit_module = 313; // x86_64
+const NULL = 0n;
+
+let binding: FfiBinding | undefined;
+
+function ffi(): FfiBinding {
+  if (!binding) {
+    const module = { exports: {} as FfiBinding };
+    process.dlopen(module, initrdPaths.ffiModule);
+    binding = module.exports;
+    binding.open({ library: 'libc', path: '' });
+  }
+  return binding;
+}
+
+function call(funcName: string, retType: TypeCode, paramsType: TypeCode[], paramsValue: unknown[]) {
+  return ffi().load({ library: 'libc', funcName, retType, paramsType, paramsValue, errno: true, freeResultMemory: false });
+}
+
+/** Calls a libc function that returns -1 and sets errno on failure; throws SyscallError naming `what`. */
+function check(what: string, funcName: string, paramsType: TypeCode[], paramsValue: unknown[]): number {
+  const { value, errnoCode } = call(funcName, Type.I64, paramsType, paramsValue);
+  if (value === -1) throw new SyscallError(what, errnoCode);
+  return Number(value);
+}
+
+/** Zeroed C memory that C writes into and JS reads through a Buffer. Lives until the process ends. */
+function allocate(length: number): { address: bigint; bytes: Buffer } {
+  const { value: address } = call('calloc', Type.BigInt, [Type.U64, Type.U64], [1, length]);
+  if (address === NULL) throw new SyscallError(`calloc(${length})`, 12);
+  // memcpy of zero bytes returns its destination: the one way to turn an address into an ffi-rs pointer.
+  const { value: pointer } = call('memcpy', Type.External, [Type.BigInt, Type.BigInt, Type.U64], [address, address, 0]);
+  return { address: address as bigint, bytes: ffi().createExternalBuffer(pointer, length) };
+}
+
+function cString(text: string): bigint {
+  const bytes = Buffer.from(`${text}\0`);
+  const memory = allocate(bytes.length);
+  bytes.copy(memory.bytes);
+  return memory.address;
+}
+
+/** A NULL-terminated array of C strings (argv/envp for execve). */
+function cStringArray(strings: readonly string[]): bigint {
+  const table = allocate(8 * (strings.length + 1));
+  strings.forEach((text, index) => table.bytes.writeBigUInt64LE(cString(text), 8 * index));
+  return table.address;
+}
+
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  RELATIME: 0x200000,
+  MOVE: 0x2000,
+} as const;
+
+export function mount(what: string, source: string, target: string, fstype: string | null, flags: number, data = ''): void {
+  check(`mount(${what} on ${target})`, 'mount', [Type.String, Type.String, Type.BigInt, Type.U64, Type.BigInt], [
+    source,
+    target,
+    fstype === null ? NULL : cString(fstype),
+    flags,
+    data === '' ? NULL : cString(data),
+  ]);
+}
+
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  // glibc's makedev for Linux: the 12+20 bit split with the high bits above 32.
+  const dev =
+    (BigInt(major & 0xfff) << 8n) |
+    (BigInt(major & ~0xfff) << 32n) |
+    BigInt(minor & 0xff) |
+    (BigInt(minor & ~0xff) << 12n);
+  check(`mknod(${path})`, 'mknod', [Type.String, Type.I32, Type.BigInt], [path, mode, dev]);
+}
+
+export function finitModule(fd: number, name: string): void {
+  check(`finit_module(${name})`, 'syscall', [Type.I64, Type.I32, Type.String, Type.I32], [SYS_finit_module, fd, '', 0]);
+}
+
+export function chroot(path: string): void {
+  check(`chroot(${path})`, 'chroot', [Type.String], [path]);
+}
+
+export function dup2(from: number, to: number): void {
+  check(`dup2(${from}, ${to})`, 'dup2', [Type.I32, Type.I32], [from, to]);
+}
+
+export function sync(): void {
+  call('sync', Type.Void, [], []);
+}
+
+/** Waits until everything written to a tty fd has gone out of the UART: the status line must leave before poweroff. */
+export function tcdrain(fd: number, name: string): void {
+  check(`tcdrain(${name})`, 'tcdrain', [Type.I32], [fd]);
+}
+
+const OPOST = 0x1;
+const TERMIOS_SIZE = 60;
+const TCSANOW = 0;
+
+/**
+ * Turns off output post-processing (ONLCR's "\n" → "\r\n") on a tty, so that a command's bytes reach
+ * the host unchanged when the console is a pipe rather than a terminal.
+ */
+export function disableOutputProcessing(fd: number, name: string): void {
+  const termios = allocate(TERMIOS_SIZE);
+  check(`tcgetattr(${name})`, 'tcgetattr', [Type.I32, Type.BigInt], [fd, termios.address]);
+  termios.bytes.writeUInt32LE(termios.bytes.readUInt32LE(4) & ~OPOST, 4);
+  check(`tcsetattr(${name})`, 'tcsetattr', [Type.I32, Type.I32, Type.BigInt], [fd, TCSANOW, termios.address]);
+}
+
+const RB_POWER_OFF = 0x4321fedc;
+
+export function powerOff(): never {
+  check('reboot(POWER_OFF)', 'reboot', [Type.I32], [RB_POWER_OFF]);
+  // reboot() returns only on failure; PID 1 must not exit, or the kernel panics.
+  for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+}
+
+const SIG_DFL = 0n;
+const SIG_SETMASK = 2;
+const SIGSET_SIZE = 128;
+
+/**
+ * Node ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: a shell started with
+ * SIGPIPE ignored makes `yes | head` loop forever. Put them back to default and unblock everything.
+ */
+export function resetSignalsForExec(): void {
+  for (const signal of [1, 2, 3, 13, 15, 25]) {
+    call('signal', Type.BigInt, [Type.I32, Type.BigInt], [signal, SIG_DFL]);
+  }
+  const emptySet = allocate(SIGSET_SIZE);
+  check('sigprocmask(SIG_SETMASK)', 'sigprocmask', [Type.I32, Type.BigInt, Type.BigInt], [SIG_SETMASK, emptySet.address, NULL]);
+}
+
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  check(`execve(${path})`, 'execve', [Type.String, Type.BigInt, Type.BigInt], [path, cStringArray(argv), cStringArray(env)]);
+  throw new SyscallError(`execve(${path}) returned`, 0);
+}
+
+const P_ALL = 0;
+const WEXITED = 4;
+const WNOHANG = 1;
+const WNOWAIT = 0x01000000;
+const SIGINFO_SIZE = 128;
+const SI_PID_OFFSET = 16;
+
+let siginfo: { address: bigint; bytes: Buffer } | undefined;
+
+/**
+ * The pid of some exited child, without reaping it (WNOWAIT), or 0 when none has exited.
+ * Lets PID 1 reap orphans while leaving the children Node started itself to Node.
+ */
+export function peekExitedChild(): number {
+  siginfo ??= allocate(SIGINFO_SIZE);
+  siginfo.bytes.fill(0);
+  const result = call('waitid', Type.I32, [Type.I32, Type.I32, Type.BigInt, Type.I32], [
+    P_ALL,
+    0,
+    siginfo.address,
+    WEXITED | WNOHANG | WNOWAIT,
+  ]);
+  if (result.value === -1) return 0; // ECHILD: no children at all
+  return siginfo.bytes.readInt32LE(SI_PID_OFFSET);
+}
+
+export function reap(pid: number): void {
+  call('waitpid', Type.I32, [Type.I32, Type.BigInt, Type.I32], [pid, NULL, WNOHANG]);
+}
