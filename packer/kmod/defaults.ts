@@ -1,0 +1,6 @@
+// The modules every virtinitrd guest needs to reach its root filesystem.
+//   virtio_pci brings virtio_pci_modern_dev, virtio_pci_legacy_dev, virtio and virtio_ring: without it
+//     no virtio device appears at all on a q35 machine (osbuild's initrd tool left it out, so its images
+//     find no virtiofs device on Debian kernels, where virtio_pci is a module).
+//   virtiofs brings fuse.
+export const DEFAULT_MODULES: readonly string[] = ['virtio_pci', 'virtiofs'];

@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { orderModules, resolveModules } from '../../../../packer/kmod/resolve.ts';
+import type { ModuleGraph, ResolvedModules } from '../../../../packer/kmod/resolve.ts';
+
+const REPO = new URL('../../../../', import.meta.url).pathname;
+const KVER = '6.1.0-56-cloud-amd64';
+const moddirOf = (variant: string) => join(REPO, 'test/fixtures/kmod', variant, 'lib/modules', KVER);
+const V = 'kernel/drivers/virtio';
+
+// Debian 6.1: virtio needs virtio_ring; virtio_pci needs both plus the two transport helpers; virtiofs needs fuse.
+const ORDER: Array<[string, string]> = [
+  ['fuse', 'kernel/fs/fuse/fuse.ko'],
+  ['virtio_pci_legacy_dev', `${V}/virtio_pci_legacy_dev.ko`],
+  ['virtio_pci_modern_dev', `${V}/virtio_pci_modern_dev.ko`],
+  ['virtio_ring', `${V}/virtio_ring.ko`],
+  ['virtio', `${V}/virtio.ko`],
+  ['virtio_pci', `${V}/virtio_pci.ko`],
+  ['virtiofs', 'kernel/fs/fuse/virtiofs.ko'],
+];
+
+const relative = (moddir: string, r: ResolvedModules) => ({
+  modules: r.modules.map((m) => ({ name: m.name, path: m.path.slice(moddir.length + 1) })),
+  builtin: r.builtin,
+});
+
+// A writable copy of a fixture module directory, optionally with a modules.dep.
+async function withCopy<T>(variant: string, depText: string | undefined, use: (moddir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'kmod-resolve-'));
+  try {
+    cpSync(moddirOf(variant), dir, { recursive: true });
+    if (depText !== undefined) writeFileSync(join(dir, 'modules.dep'), depText);
+    return await use(dir);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+}
+
+for (const suffix of ['', '.xz', '.zst', '.gz']) {
+  const variant = `ko${suffix}`;
+  const expected = { modules: ORDER.map(([name, path]) => ({ name, path: path + suffix })), builtin: [] };
+
+  test(`resolveModules on ${variant}: .modinfo and the depmod golden modules.dep give the same order`, async () => {
+    const fromModinfo = await resolveModules(moddirOf(variant), ['virtio_pci', 'virtiofs']);
+    assert.deepEqual(relative(moddirOf(variant), fromModinfo), expected);
+    const golden = readFileSync(join(REPO, 'test/golden/kmod', `${variant}.modules.dep`), 'utf8');
+    await withCopy(variant, golden, async (dir) => {
+      assert.deepEqual(relative(dir, await resolveModules(dir, ['virtio_pci', 'virtiofs'])), expected);
+    });
+  });
+
+  test(`resolveModules on ${variant}: spelling and request order do not matter`, async () => {
+    for (const requested of [['virtio-pci', 'virtiofs'], ['virtiofs', 'virtio_pci'], ['virtiofs', 'virtio-pci', 'virtio_pci', 'fuse']]) {
+      assert.deepEqual(relative(moddirOf(variant), await resolveModules(moddirOf(variant), requested)), expected, requested.join(' '));
+    }
+  });
+}
+
+test('resolveModules takes dependencies from modules.dep when present', async () => {
+  // A modules.dep that disagrees with the modules' own .modinfo: it must win.
+  const dep = ['kernel/fs/fuse/virtiofs.ko: kernel/drivers/virtio/virtio_ring.ko', `${V}/virtio_ring.ko:`, ''].join('\n');
+  await withCopy('ko', dep, async (dir) => {
+    assert.deepEqual(relative(dir, await resolveModules(dir, ['virtiofs'])), {
+      modules: [{ name: 'virtio_ring', path: `${V}/virtio_ring.ko` }, { name: 'virtiofs', path: 'kernel/fs/fuse/virtiofs.ko' }],
+      builtin: [],
+    });
+  });
+});
+
+test('resolveModules: built-in modules need no file', async () => {
+  const moddir = moddirOf('builtin');
+  const cases = [
+    { requested: ['virtio_pci', 'virtiofs'], modules: [{ name: 'virtiofs', path: 'kernel/fs/fuse/virtiofs.ko.xz' }], builtin: ['fuse', 'virtio', 'virtio_pci', 'virtio_ring'] },
+    { requested: ['virtio-pci'], modules: [], builtin: ['virtio_pci'] },
+  ];
+  for (const c of cases) assert.deepEqual(relative(moddir, await resolveModules(moddir, c.requested)), { modules: c.modules, builtin: c.builtin });
+});
+
+test('resolveModules errors name the module and the directory', async () => {
+  const moddir = moddirOf('ko');
+  await assert.rejects(resolveModules('/nonexistent/6.1.0-27-amd64', ['virtio_pci']), { message: 'module directory /nonexistent/6.1.0-27-amd64 does not exist' });
+  await assert.rejects(resolveModules(join(moddir, 'modules.builtin'), ['virtio_pci']), { message: `module directory ${moddir}/modules.builtin is not a directory` });
+  await assert.rejects(resolveModules(moddir, ['virtio_pci', 'foo']), {
+    message: `module foo not found in ${moddir} (neither a .ko file nor in modules.builtin)`,
+  });
+  await withCopy('ko', undefined, async (dir) => {
+    rmSync(join(dir, 'kernel/fs/fuse/fuse.ko'));
+    await assert.rejects(resolveModules(dir, ['virtiofs']), {
+      message: `module fuse (needed by virtiofs) not found in ${dir} (neither a .ko file nor in modules.builtin)`,
+    });
+  });
+});
+
+const graph = (deps: Record<string, string[]>, builtin: string[] = []): ModuleGraph => ({
+  moddir: '/m',
+  modules: new Map(Object.entries(deps).map(([name, d]) => [name, { path: `/m/${name}.ko`, deps: d }])),
+  builtin: new Set(builtin),
+});
+
+test('orderModules: topological, ties by name, only what is needed', () => {
+  const cases: Array<{ deps: Record<string, string[]>; builtin?: string[]; requested: string[]; order: string[]; reportedBuiltin?: string[] }> = [
+    { deps: { a: [], b: [], c: [] }, requested: ['c', 'a', 'b'], order: ['a', 'b', 'c'] },
+    { deps: { a: ['z'], z: [] }, requested: ['a'], order: ['z', 'a'] },
+    // z is ready only after y; it then sorts among what is ready, not ahead of everything.
+    { deps: { y: [], z: ['y'], a: ['z'], b: [] }, requested: ['a', 'b'], order: ['b', 'y', 'z', 'a'] },
+    { deps: { a: ['b', 'c'], b: ['c'], c: [], unrelated: [] }, requested: ['a'], order: ['c', 'b', 'a'] },
+    { deps: { a: ['x'], x: [] }, builtin: ['x'], requested: ['a'], order: ['a'], reportedBuiltin: ['x'] },
+    { deps: { 'snd_hda': [] }, requested: ['snd-hda'], order: ['snd_hda'] },
+    { deps: {}, requested: [], order: [] },
+  ];
+  for (const c of cases) {
+    const result = orderModules(graph(c.deps, c.builtin), c.requested);
+    assert.deepEqual(result, { modules: c.order.map((name) => ({ name, path: `/m/${name}.ko` })), builtin: c.reportedBuiltin ?? [] }, JSON.stringify(c));
+  }
+});
+
+test('orderModules names cycles and unknown modules', () => {
+  const cases: Array<{ deps: Record<string, string[]>; requested: string[]; message: string }> = [
+    { deps: { a: ['b'], b: ['a'] }, requested: ['a'], message: 'module dependency cycle in /m: a -> b -> a' },
+    { deps: { a: ['b'], b: ['c'], c: ['b'], d: [] }, requested: ['d', 'a'], message: 'module dependency cycle in /m: b -> c -> b' },
+    { deps: { a: ['a'] }, requested: ['a'], message: 'module dependency cycle in /m: a -> a' },
+    { deps: { a: ['gone'] }, requested: ['a'], message: 'module gone (needed by a) not found in /m (neither a .ko file nor in modules.builtin)' },
+    { deps: {}, requested: ['nope'], message: 'module nope not found in /m (neither a .ko file nor in modules.builtin)' },
+  ];
+  for (const c of cases) assert.throws(() => orderModules(graph(c.deps), c.requested), { message: c.message }, c.message);
+});
