@@ -1,0 +1,85 @@
+// The qemu command line as data: built first, compared by golden tests, then
+// executed by the runner.
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface Share {
+  tag: string;
+  socket: string;
+}
+
+export interface VmPlanInput {
+  qemu: string;
+  kernel: string;
+  initrd: string;
+  memoryMiB: number;
+  cpus: number;
+  accel: Accel;
+  /** One vhost-user-fs-pci device per share, in this order. */
+  shares: Share[];
+  /** Full kernel command line, already formatted. */
+  cmdline: string;
+  /** Host file that receives the guest's status port (second serial port, ttyS1). */
+  statusPath: string;
+  /** Host file that receives the kernel's console (third serial port, ttyS2). */
+  kernelLogPath: string;
+  /** Shell on the terminal (true) or a command whose output is the console (false). */
+  interactive: boolean;
+}
+
+// KVM passes the host CPU through; under TCG `max` enables every feature qemu
+// can emulate, which the guest kernel (built for the host) may expect.
+const CPU_MODEL: Record<Accel, string> = { kvm: 'host', tcg: 'max' };
+
+// qemu splits option values on ','; a literal comma is written twice.
+const optValue = (value: string): string => value.replaceAll(',', ',,');
+
+export function qemuArgv(input: VmPlanInput): string[] {
+  const size = `${input.memoryMiB}M`;
+  return [
+    input.qemu,
+    '-nodefaults', '-no-user-config', '-display', 'none',
+    // With the kernel's panic=-1 a guest panic ends qemu instead of rebooting.
+    '-no-reboot',
+    // virtiofs needs guest RAM the virtiofsd processes can map: a shared memfd
+    // backend, which q35 takes as its main memory.
+    '-machine', 'q35,memory-backend=mem',
+    '-accel', input.accel, '-cpu', CPU_MODEL[input.accel],
+    '-m', size, '-smp', String(input.cpus),
+    '-object', `memory-backend-memfd,id=mem,size=${size},share=on`,
+    '-kernel', input.kernel, '-initrd', input.initrd, '-append', input.cmdline,
+    // ttyS0. Interactive: ^C and ^Z go to the guest's shell, not to qemu.
+    // Command mode: ^C stops the VM, as it would stop the command under chroot.
+    '-chardev', `stdio,id=console,signal=${input.interactive ? 'off' : 'on'}`,
+    '-serial', 'chardev:console',
+    // ttyS1: only the init writes here (the command's exit status), so the
+    // result never mixes with console text.
+    '-chardev', `file,id=status,path=${optValue(input.statusPath)}`,
+    '-serial', 'chardev:status',
+    // ttyS2: the kernel's console, kept for the error message when the guest fails.
+    '-chardev', `file,id=kernel-log,path=${optValue(input.kernelLogPath)}`,
+    '-serial', 'chardev:kernel-log',
+    ...input.shares.flatMap((share, i) => [
+      '-chardev', `socket,id=fs${i},path=${optValue(share.socket)}`,
+      '-device', `vhost-user-fs-pci,queue-size=1024,chardev=fs${i},tag=${optValue(share.tag)}`,
+    ]),
+  ];
+}
+
+// Below this the initramfs (node alone is ~100 MB unpacked) does not fit.
+const MIN_MEMORY_MIB = 128;
+const UNIT_MIB: Record<string, number> = { '': 1, m: 1, mib: 1, g: 1024, gib: 1024 };
+
+/** '512M', '1G', '1024' (MiB) -> MiB. */
+export function parseMemory(text: string): number {
+  const m = /^(\d+)([a-z]*)$/i.exec(text.trim());
+  const unit = m ? UNIT_MIB[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new Error(`memory size "${text}": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024`);
+  }
+  const mib = Number(m[1]) * unit;
+  if (mib < MIN_MEMORY_MIB) {
+    throw new Error(`memory size "${text}" is ${mib} MiB: the VM needs at least ${MIN_MEMORY_MIB}M`);
+  }
+  return mib;
+}

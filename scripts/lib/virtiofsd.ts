@@ -1,0 +1,129 @@
+// virtiofsd comes in two flavours with different command lines: QEMU's C
+// daemon (Debian 12: /usr/lib/qemu/virtiofsd, FUSE-style `-o` options, no
+// read-only mode) and the Rust rewrite (gitlab.com/virtio-fs/virtiofsd, long
+// options; `--readonly` only in newer releases). The flavour is read from
+// the binary's own --help rather than guessed from its path.
+
+import { execFile } from 'node:child_process';
+import { access, constants, stat } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+
+export type Flavour = 'rust' | 'c';
+
+export interface VirtiofsdShare {
+  socket: string;
+  dir: string;
+  readonly: boolean;
+}
+
+export interface VirtiofsdFeatures {
+  flavour: Flavour;
+  /** The binary offers `--readonly` (host-side enforcement). */
+  readonlyOption: boolean;
+}
+
+const FIXED_PATHS = ['/usr/libexec/virtiofsd', '/usr/lib/qemu/virtiofsd'];
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** $VIRTIOFSD, else `virtiofsd` on PATH, else the distributions' fixed places. */
+export async function findVirtiofsd(env: NodeJS.ProcessEnv, fixedPaths: string[] = FIXED_PATHS): Promise<string> {
+  const chosen = env.VIRTIOFSD;
+  if (chosen !== undefined && chosen !== '') {
+    if (await isExecutableFile(chosen)) return chosen;
+    throw new Error(`VIRTIOFSD=${chosen} is not an executable file`);
+  }
+  // An empty PATH entry would mean the current directory: not a place to pick a daemon that runs as root from.
+  const onPath = (env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'virtiofsd'));
+  for (const candidate of [...onPath, ...fixedPaths]) {
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  throw new Error(
+    `virtiofsd not found: tried $VIRTIOFSD (not set), virtiofsd on PATH (${env.PATH ?? 'not set'}), ${fixedPaths.join(', ')}. `
+    + 'Debian 12 ships it as /usr/lib/qemu/virtiofsd in qemu-system-common (installed with qemu-system-x86); '
+    + 'later Debian releases in the package virtiofsd. Or set VIRTIOFSD to its path.',
+  );
+}
+
+/** Which virtiofsd printed this --help text. */
+export function detectFlavour(helpText: string): Flavour {
+  if (helpText.includes('--shared-dir')) return 'rust';
+  if (helpText.includes('-o source=')) return 'c';
+  throw new Error('cannot tell which virtiofsd this is: its --help mentions neither --shared-dir (Rust virtiofsd) nor -o source= (C virtiofsd)');
+}
+
+/** Whether this --help text offers `--readonly` (Rust virtiofsd, newer releases). */
+export function helpHasReadonly(helpText: string): boolean {
+  return /^\s*--readonly\b/m.test(helpText);
+}
+
+/** Runs `binary --help` and reads its flavour and features from it. */
+export function inspectVirtiofsd(binary: string): Promise<VirtiofsdFeatures> {
+  return new Promise((resolve, reject) => {
+    execFile(binary, ['--help'], { timeout: 5000 }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`${binary} --help: ${err.message}`));
+        return;
+      }
+      const help = `${stdout}${stderr}`;
+      try {
+        resolve({ flavour: detectFlavour(help), readonlyOption: helpHasReadonly(help) });
+      } catch (e) {
+        reject(new Error(`${binary}: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+// Cache policy per share. A read-only share (the default rootfs) is a tree the
+// guest only reads and the session treats as fixed: `always` lets the guest
+// keep metadata and pages without revalidating them, which is where a boot's
+// many small lookups get fast. A writable share is one the host may touch at
+// the same time (a build or source tree): `auto` revalidates after a short
+// timeout so each side sees the other's changes.
+const cacheFor = (share: VirtiofsdShare): 'always' | 'auto' => (share.readonly ? 'always' : 'auto');
+
+// The C daemon parses -o values FUSE-style: a comma separates options, a
+// backslash escapes the next character.
+const fuseOptValue = (value: string): string => value.replace(/[\\,]/g, '\\$&');
+
+/**
+ * The command line of one virtiofsd serving one share. `readonlyEnforced` is
+ * true only when virtiofsd itself refuses writes; otherwise a read-only share
+ * relies on the guest mounting it read-only.
+ */
+export function virtiofsdArgv(
+  flavour: Flavour,
+  binary: string,
+  share: VirtiofsdShare,
+  readonlyOption: boolean = flavour === 'rust',
+): { argv: string[]; readonlyEnforced: boolean } {
+  const cache = cacheFor(share);
+  // sandbox=chroot: confines the daemon to the shared directory without
+  // creating namespaces, which containers and some CI hosts forbid.
+  if (flavour === 'c') {
+    return {
+      argv: [
+        binary, `--socket-path=${share.socket}`, '-o', `source=${fuseOptValue(share.dir)}`,
+        '-o', 'sandbox=chroot', '-o', `cache=${cache}`, '-o', 'log_level=err',
+      ],
+      readonlyEnforced: false,
+    };
+  }
+  const readonlyEnforced = share.readonly && readonlyOption;
+  return {
+    argv: [
+      binary, '--socket-path', share.socket, '--shared-dir', share.dir,
+      '--cache', cache, '--sandbox', 'chroot', '--log-level', 'error',
+      ...(readonlyEnforced ? ['--readonly'] : []),
+    ],
+    readonlyEnforced,
+  };
+}
