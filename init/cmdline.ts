@@ -17,6 +17,11 @@ export interface RunRequest {
   cwd: string;
   /** The console is a terminal the user types into (no COMMAND given to chrootvm). */
   interactive: boolean;
+  /**
+   * The tty the command's stdin/stdout/stderr are on. chrootvm keeps it apart from the kernel's
+   * console, so kernel messages never mix with the command's output.
+   */
+  terminal: string;
 }
 
 export interface BootConfig {
@@ -57,7 +62,8 @@ export function splitCmdline(text: string): string[] {
     }
     let equals = -1;
     while (index < text.length && (inQuote || !isSpace(text[index]!))) {
-      if (equals < 0 && text[index] === '=') equals = index;
+      // next_arg() keeps `equals` 0 for "not found", so a leading "=" does not start a value.
+      if (equals < 0 && index > start && text[index] === '=') equals = index;
       if (text[index] === '"') inQuote = !inQuote;
       index++;
     }
@@ -75,15 +81,25 @@ export function splitCmdline(text: string): string[] {
   return words;
 }
 
+/** The kernel's isspace(): \v, \f and \r separate words too. */
 function isSpace(character: string): boolean {
-  return character === ' ' || character === '\t' || character === '\n';
+  return ' \t\n\v\f\r'.includes(character);
 }
 
-/** A virtiofs tag becomes a directory name under /run/mnt, and the kernel caps tags at 36 bytes. */
+/**
+ * What is wrong with a virtiofs tag, if anything. A tag becomes a directory name under /run/mnt and
+ * a word on the kernel command line; the kernel caps tags at 36 bytes.
+ */
+export function tagProblem(tag: string): string | undefined {
+  if (tag === '') return 'a tag cannot be empty';
+  if (Buffer.byteLength(tag) > 36) return 'a virtiofs tag is at most 36 bytes';
+  if (/[\s"/]/.test(tag) || tag === '.' || tag === '..') return 'a tag cannot contain "/", quotes or whitespace, or be "." or ".."';
+  return undefined;
+}
+
 export function checkTag(parameter: string, tag: string): string {
-  if (tag === '') throw new CmdlineError(`${parameter}= needs a tag`);
-  if (Buffer.byteLength(tag) > 36) throw new CmdlineError(`${parameter}=${tag}: a virtiofs tag is at most 36 bytes`);
-  if (tag.includes('/') || tag === '.' || tag === '..') throw new CmdlineError(`${parameter}=${tag}: a tag cannot contain "/" or be "." or ".."`);
+  const problem = tagProblem(tag);
+  if (problem) throw new CmdlineError(`${parameter}=${tag}: ${problem}`);
   return tag;
 }
 
@@ -161,9 +177,35 @@ export function decodeRunRequest(encoded: string): RunRequest {
     request.argv.length === 0 ||
     !request.argv.every((word) => typeof word === 'string') ||
     typeof request.cwd !== 'string' ||
-    typeof request.interactive !== 'boolean'
+    typeof request.interactive !== 'boolean' ||
+    typeof request.terminal !== 'string'
   ) {
-    throw new CmdlineError(`${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean}`);
+    throw new CmdlineError(`${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, terminal: string}`);
   }
-  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive };
+  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive, terminal: request.terminal };
+}
+
+/** The kernel has no escape for `"`, and whitespace or quotes in a tag would not survive splitting. */
+function quoteValue(what: string, value: string): string {
+  if (value.includes('"')) throw new CmdlineError(`${what} cannot contain a double quote: ${value}`);
+  // An empty word needs quotes too, or joining the words drops it.
+  return value === '' || /\s/.test(value) ? `"${value}"` : value;
+}
+
+/**
+ * The kernel command line words that make the init boot `config`: the inverse of parseCmdline for the
+ * parameters the init owns (console and other kernel parameters are the caller's).
+ */
+export function formatBootParameters(config: BootConfig): string[] {
+  const words = [`rootfs=${quoteValue('rootfs tag', checkTag('rootfs', config.rootfs))}`];
+  if (config.rw) words.push('rw');
+  for (const share of config.shares) {
+    const key = share.readonly ? 'mount-ro' : 'mount';
+    words.push(`${key}=${quoteValue(`${key} tag`, checkTag(key, share.tag))}`);
+  }
+  if (config.init !== '/bin/sh') words.push(`init=${quoteValue('init', config.init)}`);
+  if (config.debug) words.push('debug');
+  if (config.run) words.push(`${RUN_PARAMETER}=${encodeRunRequest(config.run)}`);
+  if (config.initArgs.length > 0) words.push('--', ...config.initArgs.map((arg) => quoteValue('init argument', arg)));
+  return words;
 }

@@ -81,10 +81,11 @@ function statusForSpawnError(errno: string | undefined): number {
  * Node still collects its own child's status.
  */
 export function runCommand(request: RunRequest, env: Record<string, string>): Promise<Status> {
-  if (!request.interactive) disableOutputProcessing(1, '/dev/console');
+  const terminal = openSync(request.terminal, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+  if (!request.interactive) disableOutputProcessing(terminal, request.terminal);
   return new Promise((resolve) => {
-    debug(`run ${JSON.stringify(request.argv)} in ${request.cwd}`);
-    const child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env, stdio: 'inherit' });
+    debug(`run ${JSON.stringify(request.argv)} in ${request.cwd} on ${request.terminal}`);
+    const child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env, stdio: [terminal, terminal, terminal] });
     const reapOrphans = () => {
       for (;;) {
         const pid = peekExitedChild();

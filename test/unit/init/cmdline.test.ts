@@ -1,0 +1,241 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CmdlineError,
+  RUN_PARAMETER,
+  encodeRunRequest,
+  formatBootParameters,
+  parseCmdline,
+  splitCmdline,
+  type BootConfig,
+  type RunRequest,
+} from '../../../init/cmdline.ts';
+
+// Expected words are what the kernel's next_arg() (lib/cmdline.c) leaves in param/val, rejoined as
+// "param=val" the way the kernel hands them to init (repair_env_string).
+const SPLITS: Array<[string, string, string[]]> = [
+  ['empty input', '', []],
+  ['only whitespace', ' \t\n', []],
+  ['plain words', 'ro quiet debug', ['ro', 'quiet', 'debug']],
+  ['key=value', 'root=rootfs console=ttyS0', ['root=rootfs', 'console=ttyS0']],
+  ['quoted value: quotes removed', 'init="/my init" rw', ['init=/my init', 'rw']],
+  ['quoted whole word: quotes removed', '"init=/my init" rw', ['init=/my init', 'rw']],
+  ['quoted plain word', '"a b" c', ['a b', 'c']],
+  ['multiple spaces', 'a   b    c', ['a', 'b', 'c']],
+  ['leading and trailing spaces', '   a b   ', ['a', 'b']],
+  ['tabs separate', 'a\tb\t\tc', ['a', 'b', 'c']],
+  ['/proc/cmdline ends with a newline', 'rootfs=r rw\n', ['rootfs=r', 'rw']],
+  // isspace() in the kernel's ctype table: \t \n \v \f \r and ' '.
+  ['vertical tab, form feed and carriage return separate', 'a\vb\fc\rd', ['a', 'b', 'c', 'd']],
+  ['whitespace inside quotes kept', 'k="a\tb\nc" d', ['k=a\tb\nc', 'd']],
+  ['inner quotes kept', 'a"b c"d e', ['a"b c"d', 'e']],
+  ['quote after a non-quoted value start kept', 'k=a"b c" d', ['k=a"b c"', 'd']],
+  ['value quote removed, a later quote reopens', 'k="a"b" c', ['k=a"b" c']],
+  ['value quote and the last quote removed', 'k="a"b"" c', ['k=a"b"', 'c']],
+  ['only the value quotes are removed', 'k="v" x', ['k=v', 'x']],
+  ['empty quoted value', 'k="" x', ['k=', 'x']],
+  ['lone opening quote on a value', 'k=" x', ['k= x']],
+  ['unterminated quote runs to the end, newline included', 'k="a b\n', ['k=a b\n']],
+  ['empty quoted word', '"" x', ['', 'x']],
+  ['lone quote', '"', ['']],
+  ['quoted word then value quote', '"k="a b', ['k=a', 'b']],
+  ['quoted word ends in an inner quote pair', '"abc"def"', ['abc"def']],
+  ['second = is part of the value', 'k=a=b', ['k=a=b']],
+  // next_arg() records `equals` only when it is non-zero: a leading "=" does not start a value.
+  ['leading = does not start a value', '="a b" c', ['="a b"', 'c']],
+  ['quoted -- is a separator word', 'a "--" b', ['a', '--', 'b']],
+];
+
+for (const [name, input, expected] of SPLITS) {
+  test(`splitCmdline: ${name}`, () => {
+    assert.deepEqual(splitCmdline(input), expected);
+  });
+}
+
+const DEFAULTS: BootConfig = {
+  rootfs: 'rootfs',
+  rw: false,
+  shares: [],
+  init: '/bin/sh',
+  initArgs: [],
+  debug: false,
+};
+
+const PARSES: Array<[string, string, Partial<BootConfig>]> = [
+  ['empty command line gives the defaults', '', {}],
+  ['a typical qemu line with unknown keys ignored', 'console=ttyS0 quiet selinux=1 root=rootfs rootfstype=virtiofs\n', {}],
+  ['rootfs tag', 'rootfs=myroot', { rootfs: 'myroot' }],
+  ['rw', 'rw', { rw: true }],
+  ['rw then ro: last wins', 'rw ro', { rw: false }],
+  ['ro then rw: last wins', 'ro rw', { rw: true }],
+  ['debug', 'debug', { debug: true }],
+  ['init with a quoted path', 'init="/opt/my init"', { init: '/opt/my init' }],
+  [
+    'repeated mount= and mount-ro= in order',
+    'mount=a mount-ro=b mount=c',
+    {
+      shares: [
+        { tag: 'a', readonly: false },
+        { tag: 'b', readonly: true },
+        { tag: 'c', readonly: false },
+      ],
+    },
+  ],
+  ['tag of exactly 36 bytes', `mount=${'t'.repeat(36)}`, { shares: [{ tag: 't'.repeat(36), readonly: false }] }],
+  ['args after --', 'rw -- -c "echo hi"', { rw: true, initArgs: ['-c', 'echo hi'] }],
+  [
+    'parameters after -- belong to init',
+    'debug -- rw mount=x init=/nope rootfs= --',
+    { debug: true, initArgs: ['rw', 'mount=x', 'init=/nope', 'rootfs=', '--'] },
+  ],
+  ['-- at the end: no args', 'rw --', { rw: true }],
+];
+
+for (const [name, input, overrides] of PARSES) {
+  test(`parseCmdline: ${name}`, () => {
+    assert.deepEqual(parseCmdline(input), { ...DEFAULTS, ...overrides });
+  });
+}
+
+const runRequest: RunRequest = {
+  argv: ['make', '-C', 'dir with space', 'say "hi"\n'],
+  cwd: '/run/mnt/src',
+  interactive: false,
+  terminal: '/dev/hvc0',
+};
+
+test('parseCmdline: virtinitrd.run= round trip', () => {
+  assert.deepEqual(parseCmdline(`console=ttyS0 ${RUN_PARAMETER}=${encodeRunRequest(runRequest)} rw`), {
+    ...DEFAULTS,
+    rw: true,
+    run: runRequest,
+  });
+});
+
+const RUN_SHAPE = `kernel command line: ${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, terminal: string}`;
+const NOT_JSON = `kernel command line: ${RUN_PARAMETER}= is not base64url-encoded JSON`;
+const base64url = (text: string) => Buffer.from(text).toString('base64url');
+/** The run parameter carrying runRequest with `changes` applied (undefined removes a field). */
+const runWith = (changes: Record<string, unknown>) => `${RUN_PARAMETER}=${base64url(JSON.stringify({ ...runRequest, ...changes }))}`;
+
+const PARSE_ERRORS: Array<[string, string, string]> = [
+  ['mount= twice with one tag', 'mount=a mount=a', 'kernel command line: mount=a: tag "a" is already mounted'],
+  ['mount-ro= after mount= with one tag', 'mount=a mount-ro=a', 'kernel command line: mount-ro=a: tag "a" is already mounted'],
+  ['empty mount=', 'mount=', 'kernel command line: mount=: a tag cannot be empty'],
+  ['mount without =', 'mount', 'kernel command line: mount=: a tag cannot be empty'],
+  ['empty mount-ro=', 'mount-ro=', 'kernel command line: mount-ro=: a tag cannot be empty'],
+  ['empty rootfs=', 'rootfs=', 'kernel command line: rootfs=: a tag cannot be empty'],
+  ['empty init=', 'init=', 'kernel command line: init= needs a path'],
+  ['empty quoted init=', 'init=""', 'kernel command line: init= needs a path'],
+  [
+    'tag of 37 bytes',
+    `mount=${'t'.repeat(37)}`,
+    `kernel command line: mount=${'t'.repeat(37)}: a virtiofs tag is at most 36 bytes`,
+  ],
+  [
+    'tag of 19 two-byte characters (38 bytes)',
+    `rootfs=${'é'.repeat(19)}`,
+    `kernel command line: rootfs=${'é'.repeat(19)}: a virtiofs tag is at most 36 bytes`,
+  ],
+  ['tag with /', 'mount=a/b', 'kernel command line: mount=a/b: a tag cannot contain "/", quotes or whitespace, or be "." or ".."'],
+  ['tag .', 'mount-ro=.', 'kernel command line: mount-ro=.: a tag cannot contain "/", quotes or whitespace, or be "." or ".."'],
+  ['tag ..', 'rootfs=..', 'kernel command line: rootfs=..: a tag cannot contain "/", quotes or whitespace, or be "." or ".."'],
+  ['rootfs tag also a mount', 'mount=r rootfs=r', 'kernel command line: tag "r" is both the rootfs and a mount'],
+  ['default rootfs tag also a mount', 'mount-ro=rootfs', 'kernel command line: tag "rootfs" is both the rootfs and a mount'],
+  ['run payload not base64 JSON', `${RUN_PARAMETER}=${base64url('{"argv":')}`, NOT_JSON],
+  ['run payload empty', `${RUN_PARAMETER}=`, NOT_JSON],
+  ['run payload JSON null', `${RUN_PARAMETER}=${base64url('null')}`, RUN_SHAPE],
+  ['run payload a JSON array', `${RUN_PARAMETER}=${base64url('[]')}`, RUN_SHAPE],
+  ['run argv empty', runWith({ argv: [] }), RUN_SHAPE],
+  ['run argv not strings', runWith({ argv: ['ls', 1] }), RUN_SHAPE],
+  ['run argv not an array', runWith({ argv: 'ls' }), RUN_SHAPE],
+  ['run argv missing', runWith({ argv: undefined }), RUN_SHAPE],
+  ['run cwd missing', runWith({ cwd: undefined }), RUN_SHAPE],
+  ['run cwd not a string', runWith({ cwd: 1 }), RUN_SHAPE],
+  ['run interactive missing', runWith({ interactive: undefined }), RUN_SHAPE],
+  ['run interactive not a boolean', runWith({ interactive: 'yes' }), RUN_SHAPE],
+  ['run terminal missing', runWith({ terminal: undefined }), RUN_SHAPE],
+];
+
+for (const [name, input, message] of PARSE_ERRORS) {
+  test(`parseCmdline error: ${name}`, () => {
+    assert.throws(() => parseCmdline(input), { name: 'CmdlineError', message });
+  });
+}
+
+const CONFIGS: Array<[string, BootConfig]> = [
+  ['defaults', DEFAULTS],
+  [
+    'everything set',
+    {
+      rootfs: 'root',
+      rw: true,
+      shares: [
+        { tag: 'src', readonly: false },
+        { tag: 'cache', readonly: true },
+        { tag: 'out', readonly: false },
+      ],
+      init: '/sbin/init',
+      initArgs: ['--log-level=debug', 'single'],
+      debug: true,
+      run: runRequest,
+    },
+  ],
+  ['init path with spaces', { ...DEFAULTS, init: '/opt/my init/run me' }],
+  ['init args with spaces, tabs and newlines', { ...DEFAULTS, initArgs: ['-c', 'echo a  b', 'x\ty', 'l1\nl2'] }],
+  ['init args that look like parameters', { ...DEFAULTS, initArgs: ['rw', 'mount=x', 'rootfs=', '--', 'init=a b'] }],
+  ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
+  ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, terminal: '/dev/ttyS1' } }],
+];
+
+for (const [name, config] of CONFIGS) {
+  test(`formatBootParameters round trip: ${name}`, () => {
+    assert.deepEqual(parseCmdline(formatBootParameters(config).join(' ')), config);
+  });
+}
+
+test('formatBootParameters: exact words', () => {
+  assert.deepEqual(
+    formatBootParameters({
+      rootfs: 'root',
+      rw: true,
+      shares: [
+        { tag: 'a', readonly: true },
+        { tag: 'b', readonly: false },
+      ],
+      init: '/my init',
+      initArgs: ['x y', 'z'],
+      debug: true,
+    }),
+    ['rootfs=root', 'rw', 'mount-ro=a', 'mount=b', 'init="/my init"', 'debug', '--', '"x y"', 'z'],
+  );
+});
+
+const FORMAT_ERRORS: Array<[string, BootConfig, string]> = [
+  ['quote in init', { ...DEFAULTS, init: '/bin/"sh"' }, 'kernel command line: init cannot contain a double quote: /bin/"sh"'],
+  [
+    'quote in an init argument',
+    { ...DEFAULTS, initArgs: ['say "hi"'] },
+    'kernel command line: init argument cannot contain a double quote: say "hi"',
+  ],
+  [
+    'quote in a tag',
+    { ...DEFAULTS, shares: [{ tag: 'a"b', readonly: false }] },
+    'kernel command line: mount=a"b: a tag cannot contain "/", quotes or whitespace, or be "." or ".."',
+  ],
+  [
+    'space in the rootfs tag',
+    { ...DEFAULTS, rootfs: 'a b' },
+    'kernel command line: rootfs=a b: a tag cannot contain "/", quotes or whitespace, or be "." or ".."',
+  ],
+];
+
+for (const [name, config, message] of FORMAT_ERRORS) {
+  test(`formatBootParameters error: ${name}`, () => {
+    assert.throws(() => formatBootParameters(config), (error: unknown) => {
+      assert.ok(error instanceof CmdlineError);
+      assert.equal(error.message, message);
+      return true;
+    });
+  });
+}
