@@ -1,0 +1,244 @@
+/**
+ * chrootvm: boot a directory in a VM with its own kernel and run a command there, like chroot.
+ * Plan first (kernel, initrd, shares, qemu argv), then run it, then turn the guest's status line
+ * into our exit status. Every resource is registered with the cleanup as soon as it exists.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join, resolve } from 'node:path';
+import { formatBootParameters, tagProblem, type BootConfig } from '../init/cmdline.ts';
+import { parseStatus } from '../init/status-line.ts';
+import { chooseAccel, DEFAULT_QEMU } from './lib/accel.ts';
+import { builtFfiModule, builtInit } from './lib/artifacts.ts';
+import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
+import { Cleanup } from './lib/cleanup.ts';
+import { guestCwd } from './lib/guest-cwd.ts';
+import { cachedInitrd } from './lib/initrd-cache.ts';
+import { MODDIR_PLACES, moddirFor, pickKernel } from './lib/kernels.ts';
+import { parseKernelImage } from './lib/kernel-image.ts';
+import { qemuArgv } from './lib/plan.ts';
+import { describeExit, start, stop, waitForSocket, type Started } from './lib/processes.ts';
+import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './lib/virtiofsd.ts';
+
+const ROOTFS_TAG = 'rootfs';
+const EXIT_FAILURE = 125;
+const EXIT_TIMEOUT = 124;
+const DAEMON_EXIT_GRACE_MS = 2000;
+
+class ChrootvmError extends Error {}
+
+function fail(message: string): never {
+  throw new ChrootvmError(message);
+}
+
+async function requireDirectory(path: string, what: string): Promise<string> {
+  const absolute = resolve(path);
+  const info = await stat(absolute).catch(() => fail(`${what} ${path} does not exist`));
+  if (!info.isDirectory()) fail(`${what} ${path} is not a directory`);
+  return absolute;
+}
+
+async function checkShares(shares: readonly HostShare[]): Promise<HostShare[]> {
+  const seen = new Set([ROOTFS_TAG]);
+  const checked: HostShare[] = [];
+  for (const share of shares) {
+    const option = share.readonly ? '--mount-ro' : '--mount';
+    const problem = tagProblem(share.tag) ?? (seen.has(share.tag) ? `tag "${share.tag}" is already used` : undefined);
+    if (problem) fail(`${option} ${share.tag} ${share.path}: ${problem}`);
+    seen.add(share.tag);
+    checked.push({ ...share, path: await requireDirectory(share.path, `${option} ${share.tag}: PATH`) });
+  }
+  return checked;
+}
+
+/** The kernel and the module directory its initrd is built from. */
+async function chooseKernel(options: ChrootvmOptions, rootfs: string, log: (text: string) => void) {
+  if (!options.kernel) {
+    const found = await pickKernel(rootfs);
+    if (found.note) process.stderr.write(`chrootvm: ${found.note}\n`);
+    log(`kernel ${found.kernel} (${found.version})`);
+    return { kernel: found.kernel, moddir: found.moddir };
+  }
+  const kernel = resolve(options.kernel);
+  const bytes = await readFile(kernel).catch((cause: NodeJS.ErrnoException) => fail(`--kernel ${options.kernel}: cannot read it (${cause.code})`));
+  const { release } = (() => {
+    try {
+      return parseKernelImage(bytes, `--kernel ${options.kernel}`);
+    } catch (cause) {
+      return fail((cause as Error).message);
+    }
+  })();
+  log(`kernel ${kernel} (${release})`);
+  const moddir = await moddirFor(rootfs, release);
+  if (!moddir && !options.initrd) {
+    fail(`--kernel ${options.kernel} is release ${release}, but ${rootfs} has no ${MODDIR_PLACES.map((place) => `${place}/${release}`).join(' or ')} to build its initrd from (or give --initrd)`);
+  }
+  return { kernel, moddir: moddir ?? '' };
+}
+
+function saveTerminal(): string | undefined {
+  if (!process.stdin.isTTY) return undefined;
+  try {
+    return execFileSync('stty', ['-g'], { stdio: ['inherit', 'pipe', 'ignore'], encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function restoreTerminal(saved: string): void {
+  execFileSync('stty', [saved], { stdio: ['inherit', 'ignore', 'ignore'] });
+}
+
+function lastLines(text: string, count: number): string {
+  return text.replaceAll('\r', '').trimEnd().split('\n').slice(-count).join('\n');
+}
+
+async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number> {
+  const log = (text: string) => {
+    if (options.debug) process.stderr.write(`chrootvm: ${text}\n`);
+  };
+  const rootfs = await requireDirectory(options.rootfs, 'ROOTFS');
+  const shares = await checkShares(options.shares);
+  const { kernel, moddir } = await chooseKernel(options, rootfs, log);
+  const initrd = options.initrd
+    ? resolve(options.initrd)
+    : await cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir, extraModules: [] }, 'lz4', log).catch((cause: Error) =>
+        fail(`building the initrd: ${cause.message}`),
+      );
+  const accel = await chooseAccel(options.accel);
+  log(`accelerator ${accel.accel}: ${accel.reason}`);
+
+  const workdir = await mkdtemp(join(tmpdir(), 'chrootvm-'));
+  cleanup.add(`temporary directory ${workdir}`, () => rm(workdir, { recursive: true, force: true }));
+
+  const virtiofsd = await findVirtiofsd(process.env);
+  const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
+  log(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
+  const exported = [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }, ...shares];
+  const daemons: { tag: string; daemon: Started }[] = [];
+  for (const [index, share] of exported.entries()) {
+    const socket = join(workdir, `fs${index}.sock`);
+    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption);
+    if (share.readonly) log(`share "${share.tag}" read-only, enforced by ${readonlyEnforced ? 'virtiofsd' : 'the guest mount only'}`);
+    const daemon = start(argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    cleanup.add(`virtiofsd for "${share.tag}"`, () => stop(daemon));
+    daemons.push({ tag: share.tag, daemon });
+    await waitForSocket(daemon, socket, `virtiofsd for "${share.tag}" (${share.path})`);
+  }
+
+  const interactive = options.command.length === 0;
+  const boot: BootConfig = {
+    rootfs: ROOTFS_TAG,
+    rw: options.rw,
+    shares: shares.map(({ tag, readonly }) => ({ tag, readonly })),
+    init: '/bin/sh',
+    initArgs: [],
+    debug: options.debug,
+    run: {
+      argv: interactive ? ['/bin/sh'] : options.command,
+      cwd: guestCwd(process.cwd(), [
+        { hostPath: rootfs, guestPath: '/' },
+        ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
+      ]),
+      interactive,
+      terminal: '/dev/ttyS0',
+    },
+  };
+  // The kernel's console is ttyS2, a file read back when the VM fails; with --debug ttyS0 too.
+  // The command's terminal is ttyS0 alone, so kernel messages never land in its output.
+  const kernelParameters = ['console=ttyS2', ...(options.debug ? ['console=ttyS0'] : []), 'panic=-1'];
+  if (interactive && process.env.TERM) kernelParameters.push(`TERM=${process.env.TERM}`);
+  const statusPath = join(workdir, 'status');
+  const kernelLogPath = join(workdir, 'kernel.log');
+  const argv = qemuArgv({
+    qemu: DEFAULT_QEMU,
+    kernel,
+    initrd,
+    memoryMiB: options.memoryMiB,
+    cpus: options.cpus,
+    accel: accel.accel,
+    shares: exported.map((share, index) => ({ tag: share.tag, socket: join(workdir, `fs${index}.sock`) })),
+    cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
+    statusPath,
+    kernelLogPath,
+    interactive,
+  });
+  log(`qemu: ${JSON.stringify(argv)}`);
+
+  const terminal = interactive ? saveTerminal() : undefined;
+  if (terminal) cleanup.add('terminal settings', () => restoreTerminal(terminal));
+  // Command mode: qemu gets its own process group, so a ^C reaches chrootvm, which stops it in order.
+  // Interactive: qemu must stay in the foreground group to read the terminal.
+  const qemu = start(argv, { stdio: [interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'], detached: !interactive, echoStderr: options.debug });
+  cleanup.add('qemu', () => stop(qemu));
+
+  let ending: string | undefined;
+  const timer =
+    options.timeoutSeconds === undefined
+      ? undefined
+      : setTimeout(() => {
+          ending = `timed out after ${options.timeoutSeconds} s; the VM was stopped`;
+          qemu.child.kill('SIGKILL');
+        }, options.timeoutSeconds * 1000);
+  for (const { tag, daemon } of daemons) {
+    void daemon.exited.then(async (result) => {
+      // A virtiofsd also exits when qemu closes its socket at power-off; only one that goes
+      // while qemu keeps running is a failure (the guest's file accesses would hang).
+      const qemuEnded = await Promise.race([qemu.exited.then(() => true), sleep(DAEMON_EXIT_GRACE_MS).then(() => false)]);
+      if (qemuEnded || ending) return;
+      ending = `virtiofsd for "${tag}" stopped while the VM ran (${describeExit(result)}): ${daemon.stderr.lastLines() || 'no message'}`;
+      qemu.child.kill('SIGKILL');
+    });
+  }
+  const qemuResult = await qemu.exited;
+  clearTimeout(timer);
+
+  if (ending?.startsWith('timed out')) {
+    process.stderr.write(`chrootvm: ${ending}\n`);
+    return EXIT_TIMEOUT;
+  }
+  if (ending) fail(ending);
+  const status = parseStatus(await readFile(statusPath, 'utf8').catch(() => ''));
+  if (status?.kind === 'exit') return status.code;
+  if (status?.kind === 'signal') return 128 + status.signal;
+  if (status?.kind === 'error') fail(`the VM failed to boot: ${status.message}`);
+  if (qemuResult.code !== 0) fail(`qemu failed (${describeExit(qemuResult)}): ${qemu.stderr.lastLines() || 'no message'}`);
+  const kernelLog = await readFile(kernelLogPath, 'utf8').catch(() => '');
+  return fail(`the VM stopped without reporting a status; the kernel's last messages:\n${lastLines(kernelLog, 15) || '(none)'}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: ChrootvmOptions;
+  try {
+    options = parseChrootvmArgs(argv);
+  } catch (cause) {
+    if (!(cause instanceof UsageError)) throw cause;
+    process.stderr.write(`chrootvm: ${cause.message}\n(chrootvm --help for usage)\n`);
+    return EXIT_FAILURE;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const cleanup = new Cleanup();
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`chrootvm: ${signal}, stopping the VM\n`);
+      void cleanup.run().then(() => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
+    });
+  }
+  try {
+    return await runVm(options, cleanup);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    process.stderr.write(`chrootvm: ${message}\n`);
+    if (!(cause instanceof ChrootvmError) && options.debug && cause instanceof Error) process.stderr.write(`${cause.stack}\n`);
+    return EXIT_FAILURE;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,23 @@
+/**
+ * Writes a file so that readers see the old file or the whole new one, never a half-written one:
+ * a temporary file beside it, then rename. The temporary file is removed on failure and when the
+ * process exits midway (the CLIs turn SIGINT/SIGTERM into an exit).
+ */
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+
+export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o644): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const removeOnSignal = () => rmSync(temporary, { force: true });
+  process.once('exit', removeOnSignal);
+  try {
+    await writeFile(temporary, data, { mode, flag: 'wx' });
+    await rename(temporary, path);
+  } catch (cause) {
+    await rm(temporary, { force: true });
+    throw cause;
+  } finally {
+    process.removeListener('exit', removeOnSignal);
+  }
+}

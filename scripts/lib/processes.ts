@@ -1,0 +1,67 @@
+/** Child processes of chrootvm: started, watched, and stopped without leaving any behind. */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The tail of a child's stderr, kept for error messages. */
+export class OutputTail {
+  private text = '';
+  private static readonly LIMIT = 16 * 1024;
+  append(chunk: Buffer | string): void {
+    this.text = (this.text + chunk.toString()).slice(-OutputTail.LIMIT);
+  }
+  lastLines(count = 5): string {
+    return this.text.trim().split('\n').slice(-count).join('\n');
+  }
+}
+
+export interface Started {
+  child: ChildProcess;
+  stderr: OutputTail;
+  /** Resolves when the process has exited, with its status or signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function start(argv: readonly string[], options: SpawnOptions & { echoStderr?: boolean }): Started {
+  const child = spawn(argv[0]!, argv.slice(1), options);
+  const stderr = new OutputTail();
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr.append(chunk);
+    if (options.echoStderr) process.stderr.write(chunk);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('error', (cause: NodeJS.ErrnoException) => {
+      stderr.append(`${argv[0]}: ${cause.code === 'ENOENT' ? 'not found' : cause.message}`);
+      resolve({ code: 127, signal: null });
+    });
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, stderr, exited };
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after `graceMs`; resolves once it is gone. */
+export async function stop(process: Started, graceMs = 2000): Promise<void> {
+  if (process.child.exitCode !== null || process.child.signalCode !== null || process.child.pid === undefined) return;
+  process.child.kill('SIGTERM');
+  const gone = await Promise.race([process.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!gone) {
+    process.child.kill('SIGKILL');
+    await process.exited;
+  }
+}
+
+/** Waits for a daemon's socket to appear; fails early, with its stderr, if the daemon exits instead. */
+export async function waitForSocket(daemon: Started, socket: string, what: string, timeoutMs = 10_000): Promise<void> {
+  let exited = false;
+  void daemon.exited.then(() => (exited = true));
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(socket)) {
+    if (exited) throw new Error(`${what} exited before creating its socket: ${daemon.stderr.lastLines() || 'no message'}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not create ${socket} within ${timeoutMs / 1000} s`);
+    await sleep(10);
+  }
+}
+
+export function describeExit(result: { code: number | null; signal: NodeJS.Signals | null }): string {
+  return result.signal ? `killed by ${result.signal}` : `exit status ${result.code}`;
+}

@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UsageError, parseChrootvmArgs, type ChrootvmOptions } from '../../../../scripts/lib/chrootvm-args.ts';
+
+const DEFAULTS: ChrootvmOptions = {
+  rootfs: '/srv/root',
+  command: [],
+  shares: [],
+  rw: false,
+  kernel: undefined,
+  initrd: undefined,
+  memoryMiB: 1024,
+  cpus: 2,
+  accel: 'auto',
+  timeoutSeconds: undefined,
+  debug: false,
+  help: false,
+};
+
+const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
+  [['/srv/root'], {}],
+  [['/srv/root', 'make', '-j4'], { command: ['make', '-j4'] }],
+  [['--mount', 't', '/p', '/srv/root'], { shares: [{ tag: 't', path: '/p', readonly: false }] }],
+  [['--mount-ro', 't', '/p', '/srv/root'], { shares: [{ tag: 't', path: '/p', readonly: true }] }],
+  [
+    ['--mount', 'a', '/pa', '--rw', '--mount-ro', 'b', '/pb', '--mount', 'c', '/pc', '/srv/root'],
+    {
+      rw: true,
+      shares: [
+        { tag: 'a', path: '/pa', readonly: false },
+        { tag: 'b', path: '/pb', readonly: true },
+        { tag: 'c', path: '/pc', readonly: false },
+      ],
+    },
+  ],
+  // A share path that looks like an option is still the path.
+  [['--mount', 't', '--rw', '/srv/root'], { shares: [{ tag: 't', path: '--rw', readonly: false }] }],
+  [['--rw', '/srv/root'], { rw: true }],
+  [['--debug', '/srv/root'], { debug: true }],
+  [['--memory', '2G', '/srv/root'], { memoryMiB: 2048 }],
+  [['--memory=512M', '/srv/root'], { memoryMiB: 512 }],
+  [['--memory', '768', '/srv/root'], { memoryMiB: 768 }],
+  [['--cpus', '4', '/srv/root'], { cpus: 4 }],
+  [['--accel', 'tcg', '/srv/root'], { accel: 'tcg' }],
+  [['--accel=kvm', '/srv/root'], { accel: 'kvm' }],
+  [['--timeout', '1.5', '/srv/root'], { timeoutSeconds: 1.5 }],
+  [['--kernel', '/boot/vmlinuz', '--initrd', '/tmp/initrd.lz4', '/srv/root'], { kernel: '/boot/vmlinuz', initrd: '/tmp/initrd.lz4' }],
+  // Repeated options: the last one wins, as with getopt-style tools.
+  [
+    ['--kernel', '/k1', '--kernel', '/k2', '--cpus', '1', '--cpus', '3', '--accel', 'bogus', '--accel', 'tcg', '--rw', '--rw', '/srv/root'],
+    { kernel: '/k2', cpus: 3, accel: 'tcg', rw: true },
+  ],
+  [['/srv/root', '--', 'cmd', '-x'], { command: ['cmd', '-x'] }],
+  [['--', '/srv/root', 'cmd'], { command: ['cmd'] }],
+  [['/srv/root', '--', '--', 'x'], { command: ['--', 'x'] }],
+  // Options stop at ROOTFS: these belong to the command.
+  [['/srv/root', 'cmd', '--debug'], { command: ['cmd', '--debug'] }],
+  [['/srv/root', 'cmd', '--rw', '--memory', '64G'], { command: ['cmd', '--rw', '--memory', '64G'] }],
+  [['--help'], { rootfs: '', help: true }],
+  [['-h'], { rootfs: '', help: true }],
+  [['--help', '/srv/root', 'x'], { help: true, command: ['x'] }],
+];
+
+for (const [argv, overrides] of PARSES) {
+  test(`parseChrootvmArgs ${argv.join(' ')}`, () => {
+    assert.deepEqual(parseChrootvmArgs(argv), { ...DEFAULTS, ...overrides });
+  });
+}
+
+const ERRORS: Array<[string[], string]> = [
+  [[], 'ROOTFS is missing'],
+  [['--rw'], 'ROOTFS is missing'],
+  [['--'], 'ROOTFS is missing'],
+  [['--mount', 't'], '--mount needs TAG and PATH'],
+  [['--mount-ro'], '--mount-ro needs TAG and PATH'],
+  [['--cpus', '0', '/srv/root'], '--cpus needs a positive integer, not "0"'],
+  [['--cpus', '1.5', '/srv/root'], '--cpus needs a positive integer, not "1.5"'],
+  [['--cpus', 'many', '/srv/root'], '--cpus needs a positive integer, not "many"'],
+  [['--timeout', '0', '/srv/root'], '--timeout needs a positive number, not "0"'],
+  [['--timeout', 'soon', '/srv/root'], '--timeout needs a positive number, not "soon"'],
+  [['--accel', 'bogus', '/srv/root'], '--accel must be auto, kvm or tcg, not "bogus"'],
+  [
+    ['--memory', 'lots', '/srv/root'],
+    '--memory: memory size "lots": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024',
+  ],
+  [['--memory', '64M', '/srv/root'], '--memory: memory size "64M" is 64 MiB: the VM needs at least 128M'],
+  [['--bogus', '/srv/root'], 'unknown option --bogus'],
+  [['-x', '/srv/root'], 'unknown option -x'],
+  [['--mount=t', '/p', '/srv/root'], 'unknown option --mount=t'],
+];
+
+for (const [argv, message] of ERRORS) {
+  test(`parseChrootvmArgs ${argv.join(' ') || '(nothing)'} fails`, () => {
+    assert.throws(() => parseChrootvmArgs(argv), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.message, message);
+      return true;
+    });
+  });
+}
