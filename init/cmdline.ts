@@ -18,10 +18,10 @@ export interface RunRequest {
   /** The console is a terminal the user types into (no COMMAND given to chrootvm). */
   interactive: boolean;
   /**
-   * The tty the command's stdin/stdout/stderr are on. chrootvm keeps it apart from the kernel's
-   * console, so kernel messages never mix with the command's output.
+   * The ttys for the command's stdin, stdout and stderr. chrootvm keeps them apart from the kernel's
+   * console, so kernel messages never mix with the command's output, and stderr apart from stdout.
    */
-  terminal: string;
+  stdio: [string, string, string];
 }
 
 export interface BootConfig {
@@ -178,11 +178,15 @@ export function decodeRunRequest(encoded: string): RunRequest {
     !request.argv.every((word) => typeof word === 'string') ||
     typeof request.cwd !== 'string' ||
     typeof request.interactive !== 'boolean' ||
-    typeof request.terminal !== 'string'
+    !Array.isArray(request.stdio) ||
+    request.stdio.length !== 3 ||
+    !request.stdio.every((path) => typeof path === 'string' && path.startsWith('/'))
   ) {
-    throw new CmdlineError(`${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, terminal: string}`);
+    throw new CmdlineError(
+      `${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, stdio: [path, path, path]}`,
+    );
   }
-  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive, terminal: request.terminal };
+  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive, stdio: request.stdio };
 }
 
 /** The kernel has no escape for `"`, and whitespace or quotes in a tag would not survive splitting. */

@@ -81,11 +81,19 @@ function statusForSpawnError(errno: string | undefined): number {
  * Node still collects its own child's status.
  */
 export function runCommand(request: RunRequest, env: Record<string, string>): Promise<Status> {
-  const terminal = openSync(request.terminal, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
-  if (!request.interactive) disableOutputProcessing(terminal, request.terminal);
+  const opened = new Map<string, number>();
+  const stdio = request.stdio.map((path) => {
+    let fd = opened.get(path);
+    if (fd === undefined) {
+      fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+      if (!request.interactive) disableOutputProcessing(fd, path);
+      opened.set(path, fd);
+    }
+    return fd;
+  });
   return new Promise((resolve) => {
-    debug(`run ${JSON.stringify(request.argv)} in ${request.cwd} on ${request.terminal}`);
-    const child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env, stdio: [terminal, terminal, terminal] });
+    debug(`run ${JSON.stringify(request.argv)} in ${request.cwd} with stdio ${request.stdio.join(' ')}`);
+    const child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env, stdio });
     const reapOrphans = () => {
       for (;;) {
         const pid = peekExitedChild();

@@ -19,7 +19,7 @@ import { cachedInitrd } from './lib/initrd-cache.ts';
 import { MODDIR_PLACES, moddirFor, pickKernel } from './lib/kernels.ts';
 import { parseKernelImage } from './lib/kernel-image.ts';
 import { qemuArgv } from './lib/plan.ts';
-import { describeExit, start, stop, waitForSocket, type Started } from './lib/processes.ts';
+import { describeExit, relayToStderr, start, stop, waitForSocket, type Started } from './lib/processes.ts';
 import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './lib/virtiofsd.ts';
 
 const ROOTFS_TAG = 'rootfs';
@@ -143,15 +143,18 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
         ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
       ]),
       interactive,
-      terminal: '/dev/ttyS0',
+      // Interactive: all on the terminal. Command mode: stderr on its own port, to our stderr.
+      stdio: interactive ? ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] : ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS3'],
     },
   };
   // The kernel's console is ttyS2, a file read back when the VM fails; with --debug ttyS0 too.
-  // The command's terminal is ttyS0 alone, so kernel messages never land in its output.
+  // The command's ports carry nothing else, so kernel messages never land in its output.
   const kernelParameters = ['console=ttyS2', ...(options.debug ? ['console=ttyS0'] : []), 'panic=-1'];
   if (interactive && process.env.TERM) kernelParameters.push(`TERM=${process.env.TERM}`);
   const statusPath = join(workdir, 'status');
   const kernelLogPath = join(workdir, 'kernel.log');
+  const stderrRelay = await relayToStderr(join(workdir, 'stderr.sock'));
+  cleanup.add('stderr relay', () => stderrRelay.close());
   const argv = qemuArgv({
     qemu: DEFAULT_QEMU,
     kernel,
@@ -163,6 +166,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
     cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
     statusPath,
     kernelLogPath,
+    stderrSocket: interactive ? undefined : stderrRelay.socket,
     interactive,
   });
   log(`qemu: ${JSON.stringify(argv)}`);
@@ -171,7 +175,11 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   if (terminal) cleanup.add('terminal settings', () => restoreTerminal(terminal));
   // Command mode: qemu gets its own process group, so a ^C reaches chrootvm, which stops it in order.
   // Interactive: qemu must stay in the foreground group to read the terminal.
-  const qemu = start(argv, { stdio: [interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'], detached: !interactive, echoStderr: options.debug });
+  const qemu = start(argv, {
+    stdio: [interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'],
+    detached: !interactive,
+    echoStderr: options.debug,
+  });
   cleanup.add('qemu', () => stop(qemu));
 
   let ending: string | undefined;
@@ -194,6 +202,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   }
   const qemuResult = await qemu.exited;
   clearTimeout(timer);
+  await stderrRelay.drained();
 
   if (ending?.startsWith('timed out')) {
     process.stderr.write(`chrootvm: ${ending}\n`);

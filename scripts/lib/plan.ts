@@ -23,6 +23,8 @@ export interface VmPlanInput {
   statusPath: string;
   /** Host file that receives the kernel's console (third serial port, ttyS2). */
   kernelLogPath: string;
+  /** Command mode: a unix socket chrootvm listens on for the command's stderr (fourth serial port, ttyS3). */
+  stderrSocket?: string;
   /** Shell on the terminal (true) or a command whose output is the console (false). */
   interactive: boolean;
 }
@@ -59,6 +61,9 @@ export function qemuArgv(input: VmPlanInput): string[] {
     // ttyS2: the kernel's console, kept for the error message when the guest fails.
     '-chardev', `file,id=kernel-log,path=${optValue(input.kernelLogPath)}`,
     '-serial', 'chardev:kernel-log',
+    // ttyS3: the command's stderr, relayed by chrootvm to its own stderr. A socket, because a
+    // file chardev would reopen chrootvm's stderr by path, which fails when that is a socket.
+    ...(input.stderrSocket ? ['-chardev', `socket,id=stderr,path=${optValue(input.stderrSocket)}`, '-serial', 'chardev:stderr'] : []),
     ...input.shares.flatMap((share, i) => [
       '-chardev', `socket,id=fs${i},path=${optValue(share.socket)}`,
       '-device', `vhost-user-fs-pci,queue-size=1024,chardev=fs${i},tag=${optValue(share.tag)}`,

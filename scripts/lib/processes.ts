@@ -1,6 +1,7 @@
 /** Child processes of chrootvm: started, watched, and stopped without leaving any behind. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The tail of a child's stderr, kept for error messages. */
@@ -64,4 +65,32 @@ export async function waitForSocket(daemon: Started, socket: string, what: strin
 
 export function describeExit(result: { code: number | null; signal: NodeJS.Signals | null }): string {
   return result.signal ? `killed by ${result.signal}` : `exit status ${result.code}`;
+}
+
+/**
+ * A unix socket whose every connection is copied to our stderr. `drained` resolves once the peer
+ * has closed (or at once if nobody connected), so no last bytes are lost when the VM ends.
+ */
+export async function relayToStderr(socket: string): Promise<{ socket: string; drained(): Promise<void>; close(): void }> {
+  const connections: Promise<void>[] = [];
+  const open = new Set<Socket>();
+  const server = createServer((connection) => {
+    open.add(connection);
+    connection.pipe(process.stderr, { end: false });
+    connections.push(new Promise((resolve) => connection.on('close', () => (open.delete(connection), resolve()))));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, resolve);
+  });
+  return {
+    socket,
+    drained: async () => {
+      await Promise.all(connections);
+    },
+    close: () => {
+      for (const connection of open) connection.destroy();
+      server.close();
+    },
+  };
 }

@@ -101,7 +101,7 @@ const runRequest: RunRequest = {
   argv: ['make', '-C', 'dir with space', 'say "hi"\n'],
   cwd: '/run/mnt/src',
   interactive: false,
-  terminal: '/dev/hvc0',
+  stdio: ['/dev/hvc0', '/dev/hvc0', '/dev/hvc1'],
 };
 
 test('parseCmdline: virtinitrd.run= round trip', () => {
@@ -112,7 +112,7 @@ test('parseCmdline: virtinitrd.run= round trip', () => {
   });
 });
 
-const RUN_SHAPE = `kernel command line: ${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, terminal: string}`;
+const RUN_SHAPE = `kernel command line: ${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, stdio: [path, path, path]}`;
 const NOT_JSON = `kernel command line: ${RUN_PARAMETER}= is not base64url-encoded JSON`;
 const base64url = (text: string) => Buffer.from(text).toString('base64url');
 /** The run parameter carrying runRequest with `changes` applied (undefined removes a field). */
@@ -154,7 +154,9 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
   ['run cwd not a string', runWith({ cwd: 1 }), RUN_SHAPE],
   ['run interactive missing', runWith({ interactive: undefined }), RUN_SHAPE],
   ['run interactive not a boolean', runWith({ interactive: 'yes' }), RUN_SHAPE],
-  ['run terminal missing', runWith({ terminal: undefined }), RUN_SHAPE],
+  ['run stdio missing', runWith({ stdio: undefined }), RUN_SHAPE],
+  ['run stdio too short', runWith({ stdio: ['/dev/ttyS0', '/dev/ttyS0'] }), RUN_SHAPE],
+  ['run stdio not absolute', runWith({ stdio: ['/dev/ttyS0', 'ttyS0', '/dev/ttyS3'] }), RUN_SHAPE],
 ];
 
 for (const [name, input, message] of PARSE_ERRORS) {
@@ -185,7 +187,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['init args with spaces, tabs and newlines', { ...DEFAULTS, initArgs: ['-c', 'echo a  b', 'x\ty', 'l1\nl2'] }],
   ['init args that look like parameters', { ...DEFAULTS, initArgs: ['rw', 'mount=x', 'rootfs=', '--', 'init=a b'] }],
   ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
-  ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, terminal: '/dev/ttyS1' } }],
+  ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] } }],
 ];
 
 for (const [name, config] of CONFIGS) {
