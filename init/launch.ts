@@ -3,7 +3,7 @@
  * (osbuild's contract), run mode keeps PID 1 alive as a reaper around chrootvm's command.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { RunRequest } from './cmdline.ts';
 import { debug, error } from './log.ts';
@@ -108,7 +108,10 @@ export function runCommand(request: RunRequest, env: Record<string, string>): Pr
     process.on('SIGINT', forward('SIGINT'));
     child.on('error', (cause) => {
       const errno = errnoOf(cause);
-      error(`${request.argv[0]}: ${errno === 'ENOENT' ? 'command not found' : String(cause.message)}`);
+      // Said where the command's own errors go, as a shell would, and in the kernel log.
+      const message = `${request.argv[0]}: ${errno === 'ENOENT' ? 'command not found' : errno ?? cause.message}`;
+      writeSync(stdio[2]!, `${message}\n`);
+      error(message);
       resolve({ kind: 'exit', code: statusForSpawnError(errno) });
     });
     child.on('exit', (code, signal) => {

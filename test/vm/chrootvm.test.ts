@@ -1,0 +1,116 @@
+/**
+ * chrootvm end to end on the demo rootfs: output, exit status, shares. Each test boots a VM.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { chrootvm, chrootvmTempDirs, processesMentioning, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+
+const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
+
+async function withHostDir<T>(use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'virtinitrd-vm-test-'));
+  try {
+    return await use(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('chrootvm', () => {
+  test("the command's stdout and stderr reach ours, unchanged and apart, with no kernel messages", vm, async () => {
+    const rootfs = requireDemoRootfs();
+    const result = await chrootvm([rootfs, 'sh', '-c', 'echo "out: $(uname -r)"; printf "a\\tb\\n\\n"; echo err >&2']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'out: 6.1.0-56-amd64\na\tb\n\n');
+    assert.equal(result.stderr, 'err\n');
+  });
+
+  test("exits with the command's status", vm, async () => {
+    const result = await chrootvm([requireDemoRootfs(), 'sh', '-c', 'exit 7']);
+    assert.equal(result.status, 7, result.stderr);
+  });
+
+  test('a command that is not there exits 127 and one that cannot run exits 126', vm, async () => {
+    const rootfs = requireDemoRootfs();
+    const missing = await chrootvm([rootfs, '/no/such/command']);
+    assert.equal(missing.status, 127, missing.stderr);
+    assert.match(missing.stderr, /\/no\/such\/command/);
+    const notExecutable = await chrootvm([rootfs, '/etc/passwd']);
+    assert.equal(notExecutable.status, 126, notExecutable.stderr);
+  });
+
+  test('a command killed by a signal gives 128+N', vm, async () => {
+    const result = await chrootvm([requireDemoRootfs(), 'sh', '-c', 'kill -TERM $$']);
+    assert.equal(result.status, 128 + 15, result.stderr);
+  });
+
+  test('a --mount share is writable and what the guest wrote is on the host', vm, async () => {
+    await withHostDir(async (dir) => {
+      await writeFile(join(dir, 'input'), 'from the host\n');
+      const result = await chrootvm(['--mount', 'out', dir, requireDemoRootfs(), 'sh', '-c', 'cat /run/mnt/out/input; echo "from the guest" > /run/mnt/out/output']);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, 'from the host\n');
+      assert.equal(await readFile(join(dir, 'output'), 'utf8'), 'from the guest\n');
+    });
+  });
+
+  test('a --mount-ro share cannot be written, and the host directory is unchanged', vm, async () => {
+    await withHostDir(async (dir) => {
+      await writeFile(join(dir, 'kept'), 'original\n');
+      const result = await chrootvm([
+        '--mount-ro', 'ro', dir, requireDemoRootfs(),
+        'sh', '-c', 'cat /run/mnt/ro/kept; echo changed > /run/mnt/ro/kept; echo new > /run/mnt/ro/new',
+      ]);
+      assert.notEqual(result.status, 0);
+      assert.equal(result.stdout, 'original\n');
+      assert.match(result.stderr, /Read-only file system/);
+      assert.equal(await readFile(join(dir, 'kept'), 'utf8'), 'original\n');
+      assert.deepEqual(await readdir(dir), ['kept']);
+    });
+  });
+
+  test('the rootfs is read-only unless --rw', vm, async () => {
+    const result = await chrootvm([requireDemoRootfs(), 'sh', '-c', 'touch /etc/should-not-exist']);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /Read-only file system/);
+  });
+
+  test('the guest starts in the host directory when it lies in a share', vm, async () => {
+    await withHostDir(async (dir) => {
+      const result = await chrootvm(['--mount', 'work', dir, requireDemoRootfs(), 'pwd'], { cwd: dir });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, '/run/mnt/work\n');
+    });
+  });
+
+  test('--timeout stops a command that never ends, exits 124 and leaves nothing behind', vm, async () => {
+    const before = chrootvmTempDirs();
+    const result = await chrootvm(['--timeout', '20', requireDemoRootfs(), 'sleep', '1000']);
+    assert.equal(result.status, 124, result.stderr);
+    assert.match(result.stderr, /timed out after 20 s/);
+    assert.deepEqual(chrootvmTempDirs(), before);
+    assert.deepEqual(processesMentioning('.cache/demo/rootfs'), []);
+  });
+
+  test('errors before anything starts name the thing, exit 125, and leave nothing behind', vm, async () => {
+    const before = chrootvmTempDirs();
+    const rootfs = requireDemoRootfs();
+    const cases: [string[], RegExp][] = [
+      [['/no/such/rootfs', 'true'], /ROOTFS \/no\/such\/rootfs does not exist/],
+      [['--mount', 'x', '/no/such/dir', rootfs, 'true'], /--mount x: PATH \/no\/such\/dir does not exist/],
+      [['--mount', 'a/b', '/tmp', rootfs, 'true'], /--mount a\/b \/tmp: a tag cannot contain "\/"/],
+      [['--mount', 'rootfs', '/tmp', rootfs, 'true'], /tag "rootfs" is already used/],
+      [['--kernel', '/etc/passwd', rootfs, 'true'], /\/etc\/passwd is not an x86 Linux kernel image/],
+      [['--memory', 'lots', rootfs, 'true'], /--memory: memory size "lots"/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await chrootvm(args);
+      assert.equal(result.status, 125, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+    assert.deepEqual(chrootvmTempDirs(), before);
+  });
+});
