@@ -15,10 +15,11 @@ import { builtFfiModule, builtInit } from './lib/artifacts.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
-import { cachedInitrd } from './lib/initrd-cache.ts';
+import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { MODDIR_PLACES, moddirFor, pickKernel } from './lib/kernels.ts';
 import { parseKernelImage } from './lib/kernel-image.ts';
 import { qemuArgv } from './lib/plan.ts';
+import { extractVmlinux } from './lib/vmlinux.ts';
 import { describeExit, relayToStderr, start, stop, waitForSocket, type Started } from './lib/processes.ts';
 import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './lib/virtiofsd.ts';
 
@@ -102,11 +103,17 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   const rootfs = await requireDirectory(options.rootfs, 'ROOTFS');
   const shares = await checkShares(options.shares);
   const { kernel, moddir } = await chooseKernel(options, rootfs, log);
-  const initrd = options.initrd
-    ? resolve(options.initrd)
-    : await cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir, extraModules: [] }, 'lz4', log).catch((cause: Error) =>
-        fail(`building the initrd: ${cause.message}`),
-      );
+  // Both cost time only on a first run; the vmlinux lets qemu skip the kernel's own decompressor
+  // (PVH entry), which under TCG is a large part of a boot.
+  const [initrd, pvh] = await Promise.all([
+    options.initrd
+      ? resolve(options.initrd)
+      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir, extraModules: [] }, 'lz4', log).catch((cause: Error) =>
+          fail(`building the initrd: ${cause.message}`),
+        ),
+    extractVmlinux(kernel, cacheDirectory()),
+  ]);
+  log(`PVH: ${pvh.reason}`);
   const accel = await chooseAccel(options.accel);
   log(`accelerator ${accel.accel}: ${accel.reason}`);
 
@@ -147,9 +154,10 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
       stdio: interactive ? ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] : ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS3'],
     },
   };
-  // The kernel's console is ttyS2, a file read back when the VM fails; with --debug ttyS0 too.
-  // The command's ports carry nothing else, so kernel messages never land in its output.
-  const kernelParameters = ['console=ttyS2', ...(options.debug ? ['console=ttyS0'] : []), 'panic=-1'];
+  // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never
+  // land in the command's output; --debug puts it on ttyS0 to show it live instead (a second
+  // console= on the same 8250 driver is not enabled by the kernel).
+  const kernelParameters = [options.debug ? 'console=ttyS0' : 'console=ttyS2', 'panic=-1'];
   if (interactive && process.env.TERM) kernelParameters.push(`TERM=${process.env.TERM}`);
   const statusPath = join(workdir, 'status');
   const kernelLogPath = join(workdir, 'kernel.log');
@@ -157,7 +165,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   cleanup.add('stderr relay', () => stderrRelay.close());
   const argv = qemuArgv({
     qemu: DEFAULT_QEMU,
-    kernel,
+    kernel: pvh.path ?? kernel,
     initrd,
     memoryMiB: options.memoryMiB,
     cpus: options.cpus,
@@ -193,8 +201,9 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   for (const { tag, daemon } of daemons) {
     void daemon.exited.then(async (result) => {
       // A virtiofsd also exits when qemu closes its socket at power-off; only one that goes
-      // while qemu keeps running is a failure (the guest's file accesses would hang).
-      const qemuEnded = await Promise.race([qemu.exited.then(() => true), sleep(DAEMON_EXIT_GRACE_MS).then(() => false)]);
+      // while qemu keeps running is a failure (the guest's file accesses would hang). The timer is
+      // unreferenced: a grace period must not keep chrootvm alive after everything has ended.
+      const qemuEnded = await Promise.race([qemu.exited.then(() => true), sleep(DAEMON_EXIT_GRACE_MS, false, { ref: false })]);
       if (qemuEnded || ending) return;
       ending = `virtiofsd for "${tag}" stopped while the VM ran (${describeExit(result)}): ${daemon.stderr.lastLines() || 'no message'}`;
       qemu.child.kill('SIGKILL');

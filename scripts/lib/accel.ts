@@ -7,9 +7,12 @@
 // through isa-debug-exit.
 
 import { spawn } from 'node:child_process';
-import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, constants, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { writeFileAtomic } from './atomic-write.ts';
+import { cacheDirectory } from './initrd-cache.ts';
 import type { Accel } from './plan.ts';
 
 export type AccelRequest = 'auto' | Accel;
@@ -139,22 +142,116 @@ export async function runProbeGuest(qemu: string, accel: Accel, timeoutMs = PROB
 
 const KVM_DEVICE = '/dev/kvm';
 
-/** Whether KVM can run a guest on this host, by running one. */
-export async function probeKvm(qemu: string = DEFAULT_QEMU): Promise<ProbeResult> {
+/** Why this user cannot open the KVM device, or undefined when it can. */
+async function kvmDeviceProblem(device: string): Promise<string | undefined> {
   try {
-    await access(KVM_DEVICE, constants.R_OK | constants.W_OK);
+    await access(device, constants.R_OK | constants.W_OK);
+    return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { ok: false, reason: `no ${KVM_DEVICE}` };
-    if (code === 'EACCES') return { ok: false, reason: `permission denied on ${KVM_DEVICE} (join the kvm group)` };
-    return { ok: false, reason: `${KVM_DEVICE}: ${code}` };
+    if (code === 'ENOENT') return `no ${device}`;
+    if (code === 'EACCES') return `permission denied on ${device} (join the kvm group)`;
+    return `${device}: ${code}`;
   }
+}
+
+/** Whether KVM can run a guest on this host, by running one. */
+export async function probeKvm(qemu: string = DEFAULT_QEMU): Promise<ProbeResult> {
+  const problem = await kvmDeviceProblem(KVM_DEVICE);
+  if (problem) return { ok: false, reason: problem };
   return runProbeGuest(qemu, 'kvm');
+}
+
+/**
+ * What the probe guest's answer depends on. Whether KVM can run a guest only changes with the host
+ * kernel (a reboot: new boot id), qemu, or the probe itself; the device's presence and permissions
+ * are checked on every call instead, since loading kvm_intel or joining the kvm group needs no reboot.
+ */
+export interface ProbeCacheKey {
+  bootId: string;
+  qemu: { path: string; size: number; mtimeMs: number };
+  /** sha256 of the probe firmware, its command line and its timeout. */
+  probe: string;
+}
+
+const CACHE_FILE = 'kvm-probe.json';
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
+
+/** The cached answer in `text` (the cache file) if it was recorded under `key`; anything else is a miss. */
+export function readProbeCache(text: string, key: ProbeCacheKey): ProbeResult | undefined {
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const { key: storedKey, result } = (stored ?? {}) as { key?: unknown; result?: Partial<ProbeResult> };
+  if (JSON.stringify(storedKey) !== JSON.stringify(key)) return undefined;
+  if (typeof result?.ok !== 'boolean' || typeof result.reason !== 'string') return undefined;
+  return { ok: result.ok, reason: result.reason };
+}
+
+export function formatProbeCache(key: ProbeCacheKey, result: ProbeResult): string {
+  return `${JSON.stringify({ key, result: { ok: result.ok, reason: result.reason } }, null, 2)}\n`;
+}
+
+/** The executable qemu names: itself when it has a slash, else the first on PATH; symlinks resolved. */
+async function resolveCommand(command: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const candidates = command.includes('/')
+    ? [command]
+    : (env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, command));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK);
+      if ((await stat(candidate)).isFile()) return await realpath(candidate);
+    } catch {
+      // not here: try the next PATH entry
+    }
+  }
+  return undefined;
+}
+
+/** The cache key for probing with `qemu`, or undefined when one of its parts cannot be read (no caching then). */
+export async function probeCacheKey(qemu: string, bootIdPath = BOOT_ID, env: NodeJS.ProcessEnv = process.env): Promise<ProbeCacheKey | undefined> {
+  const path = await resolveCommand(qemu, env);
+  const bootId = await readFile(bootIdPath, 'utf8').then((text) => text.trim(), () => '');
+  if (!path || !bootId) return undefined;
+  const { size, mtimeMs } = await stat(path);
+  const probe = createHash('sha256')
+    .update(buildProbeBios())
+    .update(JSON.stringify({ argv: probeArgv('QEMU', 'kvm', 'BIOS'), timeoutMs: PROBE_TIMEOUT_MS }))
+    .digest('hex');
+  return { bootId, qemu: { path, size, mtimeMs }, probe };
+}
+
+export interface CachedProbeOptions {
+  device?: string;
+  bootIdPath?: string;
+}
+
+/**
+ * probeKvm with the probe guest's answer kept in `cacheDir` until the host reboots or qemu changes, so
+ * only the first `--accel auto` of a boot waits for it. A corrupt or unreadable cache file is a miss
+ * and is rewritten; a cache that cannot be written costs only the next probe.
+ */
+export async function cachedProbeKvm(qemu: string, cacheDir: string, options: CachedProbeOptions = {}): Promise<ProbeResult> {
+  const problem = await kvmDeviceProblem(options.device ?? KVM_DEVICE);
+  if (problem) return { ok: false, reason: problem };
+  const key = await probeCacheKey(qemu, options.bootIdPath);
+  if (!key) return runProbeGuest(qemu, 'kvm');
+  const file = join(cacheDir, CACHE_FILE);
+  const cached = readProbeCache(await readFile(file, 'utf8').catch(() => ''), key);
+  if (cached) return { ok: cached.ok, reason: `${cached.reason} (cached)` };
+  const result = await runProbeGuest(qemu, 'kvm');
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 })
+    .then(() => writeFileAtomic(file, Buffer.from(formatProbeCache(key, result))))
+    .catch(() => undefined);
+  return result;
 }
 
 export async function chooseAccel(
   requested: AccelRequest,
-  probe: () => Promise<ProbeResult> = () => probeKvm(),
+  probe: () => Promise<ProbeResult> = () => cachedProbeKvm(DEFAULT_QEMU, cacheDirectory()),
 ): Promise<{ accel: Accel; reason: string }> {
   if (requested === 'tcg') return { accel: 'tcg', reason: 'TCG requested' };
   const kvm = await probe();

@@ -44,7 +44,7 @@ export function start(argv: readonly string[], options: SpawnOptions & { echoStd
 export async function stop(process: Started, graceMs = 2000): Promise<void> {
   if (process.child.exitCode !== null || process.child.signalCode !== null || process.child.pid === undefined) return;
   process.child.kill('SIGTERM');
-  const gone = await Promise.race([process.exited.then(() => true), sleep(graceMs).then(() => false)]);
+  const gone = await Promise.race([process.exited.then(() => true), sleep(graceMs, false, { ref: false })]);
   if (!gone) {
     process.child.kill('SIGKILL');
     await process.exited;

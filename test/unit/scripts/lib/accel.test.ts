@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  buildProbeBios, chooseAccel, probeArgv, probeKvm, runProbeGuest, PROBE_EXIT_STATUS,
+  buildProbeBios, cachedProbeKvm, chooseAccel, formatProbeCache, probeArgv, probeCacheKey, probeKvm, readProbeCache,
+  runProbeGuest, PROBE_EXIT_STATUS,
 } from '../../../../scripts/lib/accel.ts';
-import type { ProbeResult } from '../../../../scripts/lib/accel.ts';
+import type { ProbeCacheKey, ProbeResult } from '../../../../scripts/lib/accel.ts';
 
 const QEMU = 'qemu-system-x86_64';
 const noQemu = spawnSync(QEMU, ['--version']).error ? `${QEMU} is not installed` : false;
@@ -121,3 +122,128 @@ for (const [name, requested, probeAnswer, expected] of CHOICES) {
     assert.equal(probed, probeAnswer ? 1 : 0);
   });
 }
+
+const KEY: ProbeCacheKey = {
+  bootId: '075d4c39-7552-4e72-8bfc-0aab527033f4',
+  qemu: { path: '/usr/bin/qemu-system-x86_64', size: 17000000, mtimeMs: 1700000000000.5 },
+  probe: 'ab'.repeat(32),
+};
+
+const CACHE_TEXTS: Array<[string, string, ProbeResult | undefined]> = [
+  ['what formatProbeCache wrote', formatProbeCache(KEY, HANGS), HANGS],
+  ['another boot', formatProbeCache({ ...KEY, bootId: 'ffffffff-7552-4e72-8bfc-0aab527033f4' }, HANGS), undefined],
+  ['another qemu build', formatProbeCache({ ...KEY, qemu: { ...KEY.qemu, mtimeMs: 1700000000001 } }, HANGS), undefined],
+  ['another probe', formatProbeCache({ ...KEY, probe: 'cd'.repeat(32) }, HANGS), undefined],
+  ['truncated JSON', formatProbeCache(KEY, HANGS).slice(0, 40), undefined],
+  ['empty', '', undefined],
+  ['null', 'null', undefined],
+  ['a result without a reason', JSON.stringify({ key: KEY, result: { ok: true } }), undefined],
+  ['ok as a string', JSON.stringify({ key: KEY, result: { ok: 'true', reason: 'x' } }), undefined],
+];
+
+for (const [name, text, expected] of CACHE_TEXTS) {
+  test(`readProbeCache: ${name}`, () => {
+    assert.deepEqual(readProbeCache(text, KEY), expected);
+  });
+}
+
+/** A scratch directory with a fake qemu that counts its runs and exits as `script` says, a boot id and a device. */
+async function withProbeHost(script: string, run: (host: {
+  dir: string; qemu: string; bootId: string; device: string; cache: string; runs: () => Promise<number>;
+}) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'accel-cache-test-'));
+  try {
+    const qemu = join(dir, 'qemu');
+    const count = join(dir, 'count');
+    await writeFile(qemu, `#!/bin/sh\necho run >> ${count}\n${script}\n`);
+    await chmod(qemu, 0o755);
+    const bootId = join(dir, 'boot_id');
+    await writeFile(bootId, '075d4c39-7552-4e72-8bfc-0aab527033f4\n');
+    const device = join(dir, 'kvm');
+    await writeFile(device, '');
+    const runs = async () => (await readFile(count, 'utf8').catch(() => '')).split('\n').filter((l) => l).length;
+    await run({ dir, qemu, bootId, device, cache: join(dir, 'cache'), runs });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('probeCacheKey: qemu found on PATH through a symlink, the boot id trimmed', () => withProbeHost('exit 1', async ({ dir, qemu, bootId }) => {
+  await symlink(qemu, join(dir, 'qemu-link'));
+  const key = await probeCacheKey('qemu-link', bootId, { PATH: `/nonexistent:${dir}` });
+  const { size, mtimeMs } = await stat(qemu);
+  assert.deepEqual(key, { bootId: '075d4c39-7552-4e72-8bfc-0aab527033f4', qemu: { path: qemu, size, mtimeMs }, probe: key?.probe });
+  assert.match(key?.probe ?? '', /^[0-9a-f]{64}$/);
+  assert.equal(await probeCacheKey('qemu-link', join(dir, 'no-boot-id'), { PATH: dir }), undefined);
+  assert.equal(await probeCacheKey('qemu-link', bootId, { PATH: '/nonexistent' }), undefined);
+}));
+
+test('cachedProbeKvm: the first call probes and records, the second answers from the file', () =>
+  withProbeHost(`exit ${PROBE_EXIT_STATUS}`, async ({ qemu, bootId, device, cache, runs }) => {
+    const options = { device, bootIdPath: bootId };
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, options), WORKS);
+    assert.equal(await runs(), 1);
+    const key = await probeCacheKey(qemu, bootId);
+    assert.ok(key);
+    assert.equal(await readFile(join(cache, 'kvm-probe.json'), 'utf8'), formatProbeCache(key, WORKS));
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, options), { ok: true, reason: 'a kvm guest ran to 64-bit mode (cached)' });
+    assert.equal(await runs(), 1);
+  }));
+
+// Each change makes the next call probe again and record the new answer.
+const INVALIDATIONS: Array<[string, (host: { qemu: string; bootId: string; cache: string }) => Promise<void>]> = [
+  ['the host rebooted', ({ bootId }) => writeFile(bootId, '11111111-7552-4e72-8bfc-0aab527033f4\n')],
+  ['qemu was replaced', ({ qemu }) => writeFile(qemu, `#!/bin/sh\necho run >> ${join(qemu, '..', 'count')}\nexit 1\n`)],
+  ['the cache file is corrupt', ({ cache }) => writeFile(join(cache, 'kvm-probe.json'), '{"key": {"bootId"')],
+];
+
+for (const [name, change] of INVALIDATIONS) {
+  test(`cachedProbeKvm probes again when ${name}`, () =>
+    withProbeHost(`exit ${PROBE_EXIT_STATUS}`, async (host) => {
+      const options = { device: host.device, bootIdPath: host.bootId };
+      await cachedProbeKvm(host.qemu, host.cache, options);
+      await change(host);
+      const again = await cachedProbeKvm(host.qemu, host.cache, options);
+      assert.doesNotMatch(again.reason, /cached/);
+      assert.equal(await host.runs(), 2);
+      const key = await probeCacheKey(host.qemu, host.bootId);
+      assert.ok(key);
+      assert.equal(await readFile(join(host.cache, 'kvm-probe.json'), 'utf8'), formatProbeCache(key, again));
+      assert.deepEqual(await cachedProbeKvm(host.qemu, host.cache, options), { ...again, reason: `${again.reason} (cached)` });
+      assert.equal(await host.runs(), 2);
+    }));
+}
+
+test('cachedProbeKvm: a refusal is cached like a success', () =>
+  withProbeHost('echo "qemu: failed to initialize kvm: Operation not supported" >&2; exit 1', async ({ qemu, bootId, device, cache, runs }) => {
+    const refused = 'qemu refused kvm (exit status 1): qemu: failed to initialize kvm: Operation not supported';
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, { device, bootIdPath: bootId }), { ok: false, reason: refused });
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, { device, bootIdPath: bootId }), { ok: false, reason: `${refused} (cached)` });
+    assert.equal(await runs(), 1);
+  }));
+
+test('cachedProbeKvm: the device is checked on every call and its problem never cached', () =>
+  withProbeHost(`exit ${PROBE_EXIT_STATUS}`, async ({ dir, qemu, bootId, device, cache, runs }) => {
+    const missing = join(dir, 'no-kvm');
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, { device: missing, bootIdPath: bootId }), { ok: false, reason: `no ${missing}` });
+    assert.equal(await runs(), 0);
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, { device, bootIdPath: bootId }), WORKS);
+    assert.equal(await runs(), 1);
+  }));
+
+test('cachedProbeKvm: an unwritable cache costs only the next probe', () =>
+  withProbeHost(`exit ${PROBE_EXIT_STATUS}`, async ({ qemu, bootId, device, runs }) => {
+    const notADirectory = join(qemu, 'cache');
+    assert.deepEqual(await cachedProbeKvm(qemu, notADirectory, { device, bootIdPath: bootId }), WORKS);
+    assert.deepEqual(await cachedProbeKvm(qemu, notADirectory, { device, bootIdPath: bootId }), WORKS);
+    assert.equal(await runs(), 2);
+  }));
+
+test('cachedProbeKvm: a qemu that is not there is reported, not cached', () =>
+  withProbeHost('exit 1', async ({ dir, bootId, device, cache }) => {
+    const qemu = join(dir, 'missing-qemu');
+    assert.deepEqual(await cachedProbeKvm(qemu, cache, { device, bootIdPath: bootId }), {
+      ok: false, reason: `cannot run ${qemu}: spawn ${qemu} ENOENT`,
+    });
+    assert.deepEqual(await readdir(dir).then((names) => names.includes('cache')), false);
+  }));
