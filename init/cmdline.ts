@@ -22,6 +22,8 @@ export interface RunRequest {
    * console, so kernel messages never mix with the command's output, and stderr apart from stdout.
    */
   stdio: [string, string, string];
+  /** Interactive: the host terminal's size. */
+  size?: { rows: number; columns: number };
 }
 
 export interface BootConfig {
@@ -186,7 +188,11 @@ export function decodeRunRequest(encoded: string): RunRequest {
       `${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, stdio: [path, path, path]}`,
     );
   }
-  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive, stdio: request.stdio };
+  const size = request.size;
+  if (size !== undefined && !(Number.isInteger(size?.rows) && Number.isInteger(size?.columns))) {
+    throw new CmdlineError(`${RUN_PARAMETER}= size must be {rows: integer, columns: integer}`);
+  }
+  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive, stdio: request.stdio, ...(size ? { size } : {}) };
 }
 
 /** The kernel has no escape for `"`, and whitespace or quotes in a tag would not survive splitting. */

@@ -9,7 +9,16 @@ import type { RunRequest } from './cmdline.ts';
 import { debug, error } from './log.ts';
 import type { Status } from './status-line.ts';
 import { errnoOf } from './sys/errors.ts';
-import { disableOutputProcessing, dup2, execve, peekExitedChild, reap, resetSignalsForExec } from './sys/libc.ts';
+import {
+  disableOutputProcessing,
+  dup2,
+  execve,
+  peekExitedChild,
+  reap,
+  resetSignalsForExec,
+  setWindowSize,
+  takeControllingTerminal,
+} from './sys/libc.ts';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -86,7 +95,12 @@ export function runCommand(request: RunRequest, env: Record<string, string>): Pr
     let fd = opened.get(path);
     if (fd === undefined) {
       fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
-      if (!request.interactive) disableOutputProcessing(fd, path);
+      if (request.interactive) {
+        takeControllingTerminal(fd, path);
+        if (request.size) setWindowSize(fd, path, request.size.rows, request.size.columns);
+      } else {
+        disableOutputProcessing(fd, path);
+      }
       opened.set(path, fd);
     }
     return fd;

@@ -85,6 +85,7 @@ const steps: Step[] = [
 async function boot(): Promise<never> {
   debug('init started');
   for (const step of steps) {
+    debug(`step: ${step.name}`);
     try {
       step.run();
     } catch (cause) {

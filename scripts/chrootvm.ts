@@ -152,6 +152,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
       interactive,
       // Interactive: all on the terminal. Command mode: stderr on its own port, to our stderr.
       stdio: interactive ? ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] : ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS3'],
+      ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
     },
   };
   // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never

@@ -125,6 +125,27 @@ export function tcdrain(fd: number, name: string): void {
   check(`tcdrain(${name})`, 'tcdrain', [Type.I32], [fd]);
 }
 
+const TIOCSCTTY = 0x540e;
+const TIOCSWINSZ = 0x5414;
+
+/**
+ * Makes PID 1 a session leader whose controlling terminal is `fd`: an interactive shell started
+ * in that session can then run job control (its own process groups, ^C to the foreground job).
+ */
+export function takeControllingTerminal(fd: number, name: string): void {
+  // EPERM: PID 1 leads its session already.
+  call('setsid', Type.I32, [], []);
+  check(`ioctl(${name}, TIOCSCTTY)`, 'ioctl', [Type.I32, Type.U64, Type.I64], [fd, TIOCSCTTY, 1]);
+}
+
+/** The host terminal's size, so full-screen programs in the guest draw to the right width. */
+export function setWindowSize(fd: number, name: string, rows: number, columns: number): void {
+  const winsize = allocate(8);
+  winsize.bytes.writeUInt16LE(rows, 0);
+  winsize.bytes.writeUInt16LE(columns, 2);
+  check(`ioctl(${name}, TIOCSWINSZ)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [fd, TIOCSWINSZ, winsize.address]);
+}
+
 const OPOST = 0x1;
 const TERMIOS_SIZE = 60;
 const TCSANOW = 0;

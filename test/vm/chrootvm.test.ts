@@ -6,7 +6,8 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { chrootvm, chrootvmTempDirs, processesMentioning, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { spawn } from 'node:child_process';
+import { CHROOTVM, chrootvm, chrootvmTempDirs, processesMentioning, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -93,6 +94,25 @@ describe('chrootvm', () => {
     assert.match(result.stderr, /timed out after 20 s/);
     assert.deepEqual(chrootvmTempDirs(), before);
     assert.deepEqual(processesMentioning('.cache/demo/rootfs'), []);
+  });
+
+  test('without a command: an interactive shell on the terminal, with job control and our exit status', vm, async () => {
+    // script(1) gives chrootvm a real terminal, as a user's would be.
+    const child = spawn('script', ['-qec', `${CHROOTVM} ${requireDemoRootfs()}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    const prompt = new Promise<void>((resolvePrompt) =>
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('# ')) resolvePrompt();
+      }),
+    );
+    const status = new Promise<number | null>((resolveStatus) => child.on('close', resolveStatus));
+    await prompt;
+    child.stdin.write('tty; echo "marker-$((6 * 7))"; exit 5\r');
+    assert.equal(await status, 5, output);
+    assert.match(output, /\/dev\/ttyS0/);
+    assert.match(output, /marker-42/);
+    assert.doesNotMatch(output, /job control turned off/);
   });
 
   test('errors before anything starts name the thing, exit 125, and leave nothing behind', vm, async () => {

@@ -155,6 +155,7 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
   ['run interactive missing', runWith({ interactive: undefined }), RUN_SHAPE],
   ['run interactive not a boolean', runWith({ interactive: 'yes' }), RUN_SHAPE],
   ['run stdio missing', runWith({ stdio: undefined }), RUN_SHAPE],
+  ['run size not integers', runWith({ size: { rows: '24', columns: 80 } }), `kernel command line: ${RUN_PARAMETER}= size must be {rows: integer, columns: integer}`],
   ['run stdio too short', runWith({ stdio: ['/dev/ttyS0', '/dev/ttyS0'] }), RUN_SHAPE],
   ['run stdio not absolute', runWith({ stdio: ['/dev/ttyS0', 'ttyS0', '/dev/ttyS3'] }), RUN_SHAPE],
 ];
@@ -187,7 +188,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['init args with spaces, tabs and newlines', { ...DEFAULTS, initArgs: ['-c', 'echo a  b', 'x\ty', 'l1\nl2'] }],
   ['init args that look like parameters', { ...DEFAULTS, initArgs: ['rw', 'mount=x', 'rootfs=', '--', 'init=a b'] }],
   ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
-  ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] } }],
+  ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'], size: { rows: 24, columns: 80 } } }],
 ];
 
 for (const [name, config] of CONFIGS) {
