@@ -18,14 +18,14 @@ import { guestCwd } from './lib/guest-cwd.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { MODDIR_PLACES, moddirFor, pickKernel } from './lib/kernels.ts';
 import { parseKernelImage } from './lib/kernel-image.ts';
+import { decideOutcome, EXIT_FAILURE, kernelLogSummary, type RunEnd } from './lib/outcome.ts';
 import { qemuArgv } from './lib/plan.ts';
+import { listenForQmp, shutdownReason } from './lib/qmp.ts';
 import { extractVmlinux } from './lib/vmlinux.ts';
 import { describeExit, relayToStderr, start, stop, waitForSocket, type Started } from './lib/processes.ts';
 import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './lib/virtiofsd.ts';
 
 const ROOTFS_TAG = 'rootfs';
-const EXIT_FAILURE = 125;
-const EXIT_TIMEOUT = 124;
 const DAEMON_EXIT_GRACE_MS = 2000;
 
 class ChrootvmError extends Error {}
@@ -90,10 +90,6 @@ function saveTerminal(): string | undefined {
 
 function restoreTerminal(saved: string): void {
   execFileSync('stty', [saved], { stdio: ['inherit', 'ignore', 'ignore'] });
-}
-
-function lastLines(text: string, count: number): string {
-  return text.replaceAll('\r', '').trimEnd().split('\n').slice(-count).join('\n');
 }
 
 async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number> {
@@ -164,6 +160,8 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   const kernelLogPath = join(workdir, 'kernel.log');
   const stderrRelay = await relayToStderr(join(workdir, 'stderr.sock'));
   cleanup.add('stderr relay', () => stderrRelay.close());
+  const qmp = await listenForQmp(join(workdir, 'qmp.sock'));
+  cleanup.add('QMP listener', () => qmp.close());
   const argv = qemuArgv({
     qemu: DEFAULT_QEMU,
     kernel: pvh.path ?? kernel,
@@ -176,6 +174,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
     statusPath,
     kernelLogPath,
     stderrSocket: interactive ? undefined : stderrRelay.socket,
+    qmpSocket: qmp.socket,
     interactive,
   });
   log(`qemu: ${JSON.stringify(argv)}`);
@@ -191,12 +190,12 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   });
   cleanup.add('qemu', () => stop(qemu));
 
-  let ending: string | undefined;
+  let stoppedBecause: RunEnd['stoppedBecause'];
   const timer =
     options.timeoutSeconds === undefined
       ? undefined
       : setTimeout(() => {
-          ending = `timed out after ${options.timeoutSeconds} s; the VM was stopped`;
+          stoppedBecause = { timeout: true, seconds: options.timeoutSeconds! };
           qemu.child.kill('SIGKILL');
         }, options.timeoutSeconds * 1000);
   for (const { tag, daemon } of daemons) {
@@ -205,27 +204,27 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
       // while qemu keeps running is a failure (the guest's file accesses would hang). The timer is
       // unreferenced: a grace period must not keep chrootvm alive after everything has ended.
       const qemuEnded = await Promise.race([qemu.exited.then(() => true), sleep(DAEMON_EXIT_GRACE_MS, false, { ref: false })]);
-      if (qemuEnded || ending) return;
-      ending = `virtiofsd for "${tag}" stopped while the VM ran (${describeExit(result)}): ${daemon.stderr.lastLines() || 'no message'}`;
+      if (qemuEnded || stoppedBecause) return;
+      const reason = `virtiofsd for "${tag}" stopped while the VM ran (${describeExit(result)}): ${daemon.stderr.lastLines() || 'no message'}`;
+      stoppedBecause = { timeout: false, reason };
       qemu.child.kill('SIGKILL');
     });
   }
-  const qemuResult = await qemu.exited;
+  const qemuExit = await qemu.exited;
   clearTimeout(timer);
   await stderrRelay.drained();
 
-  if (ending?.startsWith('timed out')) {
-    process.stderr.write(`chrootvm: ${ending}\n`);
-    return EXIT_TIMEOUT;
-  }
-  if (ending) fail(ending);
-  const status = parseStatus(await readFile(statusPath, 'utf8').catch(() => ''));
-  if (status?.kind === 'exit') return status.code;
-  if (status?.kind === 'signal') return 128 + status.signal;
-  if (status?.kind === 'error') fail(`the VM failed to boot: ${status.message}`);
-  if (qemuResult.code !== 0) fail(`qemu failed (${describeExit(qemuResult)}): ${qemu.stderr.lastLines() || 'no message'}`);
-  const kernelLog = await readFile(kernelLogPath, 'utf8').catch(() => '');
-  return fail(`the VM stopped without reporting a status; the kernel's last messages:\n${lastLines(kernelLog, 15) || '(none)'}`);
+  const outcome = decideOutcome({
+    status: parseStatus(await readFile(statusPath, 'utf8').catch(() => '')),
+    shutdownReason: shutdownReason(qmp.events()),
+    qemuExit,
+    qemuStderr: qemu.stderr.lastLines(),
+    kernelLogTail: kernelLogSummary(await readFile(kernelLogPath, 'utf8').catch(() => '')),
+    stoppedBecause,
+  });
+  log(`qemu ${describeExit(qemuExit)}, shutdown reason ${shutdownReason(qmp.events()) ?? 'none'}`);
+  if (outcome.message) process.stderr.write(`chrootvm: ${outcome.message}\n`);
+  return outcome.exitCode;
 }
 
 async function main(argv: string[]): Promise<number> {

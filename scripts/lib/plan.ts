@@ -25,6 +25,8 @@ export interface VmPlanInput {
   kernelLogPath: string;
   /** Command mode: a unix socket chrootvm listens on for the command's stderr (fourth serial port, ttyS3). */
   stderrSocket?: string;
+  /** A unix socket chrootvm listens on for qemu's QMP events (why the VM stopped). */
+  qmpSocket?: string;
   /** Shell on the terminal (true) or a command whose output is the console (false). */
   interactive: boolean;
 }
@@ -63,6 +65,8 @@ export function qemuArgv(input: VmPlanInput): string[] {
     '-serial', 'chardev:kernel-log',
     // ttyS3: the command's stderr, relayed by chrootvm to its own stderr. A socket, because a
     // file chardev would reopen chrootvm's stderr by path, which fails when that is a socket.
+    // QMP: qemu's SHUTDOWN event tells a guest power-off from a reset or panic.
+    ...(input.qmpSocket ? ['-chardev', `socket,id=qmp,path=${optValue(input.qmpSocket)}`, '-mon', 'chardev=qmp,mode=control'] : []),
     ...(input.stderrSocket ? ['-chardev', `socket,id=stderr,path=${optValue(input.stderrSocket)}`, '-serial', 'chardev:stderr'] : []),
     ...input.shares.flatMap((share, i) => [
       '-chardev', `socket,id=fs${i},path=${optValue(share.socket)}`,

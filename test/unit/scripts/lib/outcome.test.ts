@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decideOutcome, kernelLogSummary, type RunEnd } from '../../../../scripts/lib/outcome.ts';
+
+const CLEAN: RunEnd = {
+  status: undefined,
+  shutdownReason: undefined,
+  qemuExit: { code: 0, signal: null },
+  qemuStderr: '',
+  kernelLogTail: '',
+};
+
+const CASES: Array<[string, Partial<RunEnd>, { exitCode: number; message?: string | RegExp }]> = [
+  ['the command exited', { status: { kind: 'exit', code: 7 }, shutdownReason: 'guest-shutdown' }, { exitCode: 7 }],
+  ['the command exited 0', { status: { kind: 'exit', code: 0 } }, { exitCode: 0 }],
+  ['the command died of SIGKILL', { status: { kind: 'signal', signal: 9 } }, { exitCode: 137 }],
+  ['the init failed', { status: { kind: 'error', message: 'mount root share: boom' } }, { exitCode: 125, message: 'the VM failed to boot: mount root share: boom' }],
+  ['a guest program powered off', { shutdownReason: 'guest-shutdown' }, { exitCode: 0 }],
+  ['the guest reset', { shutdownReason: 'guest-reset', kernelLogTail: 'Kernel panic - not syncing' }, { exitCode: 125, message: /^the guest reset without reporting a status .*\nKernel panic - not syncing$/ }],
+  ['a reported panic', { shutdownReason: 'guest-panic' }, { exitCode: 125, message: 'the guest kernel panicked' }],
+  ['qemu failed', { qemuExit: { code: 1, signal: null }, qemuStderr: 'qemu: could not load kernel' }, { exitCode: 125, message: 'qemu failed (exit status 1): qemu: could not load kernel' }],
+  ['qemu was killed', { qemuExit: { code: null, signal: 'SIGKILL' } }, { exitCode: 125, message: 'qemu failed (killed by SIGKILL): no message' }],
+  ['nothing at all', {}, { exitCode: 125, message: 'the VM stopped without reporting a status' }],
+  ['timeout wins over a status', { status: { kind: 'exit', code: 0 }, stoppedBecause: { timeout: true, seconds: 2.5 } }, { exitCode: 124, message: 'timed out after 2.5 s; the VM was stopped' }],
+  ['a dead virtiofsd', { stoppedBecause: { timeout: false, reason: 'virtiofsd for "rootfs" stopped' } }, { exitCode: 125, message: 'virtiofsd for "rootfs" stopped' }],
+  ['a status wins over a guest reset', { status: { kind: 'exit', code: 3 }, shutdownReason: 'guest-reset' }, { exitCode: 3 }],
+];
+
+for (const [name, end, expected] of CASES) {
+  test(`decideOutcome: ${name}`, () => {
+    const outcome = decideOutcome({ ...CLEAN, ...end });
+    assert.equal(outcome.exitCode, expected.exitCode);
+    if (expected.message instanceof RegExp) assert.match(outcome.message ?? '', expected.message);
+    else assert.equal(outcome.message, expected.message);
+  });
+}
+
+test('kernelLogSummary puts the cause first, then the last lines', () => {
+  const log = ['[1] a', '[2] Kernel panic - not syncing: Attempted to kill init!', '[3] b', '[4] c', '[5] d'].join('\r\n');
+  assert.equal(kernelLogSummary(log, 2), '[2] Kernel panic - not syncing: Attempted to kill init!\n...\n[4] c\n[5] d');
+  assert.equal(kernelLogSummary(log, 4), '[2] Kernel panic - not syncing: Attempted to kill init!\n[3] b\n[4] c\n[5] d');
+  assert.equal(kernelLogSummary('[1] x\n[2] y\n', 1), '[2] y');
+  assert.equal(kernelLogSummary(''), '');
+});
