@@ -8,8 +8,10 @@ DEMO_ROOTFS := .cache/demo/rootfs
 INIT_SOURCES := $(shell find init -name '*.ts')
 
 PREFIX ?= /usr/local
-LIBDIR ?= $(PREFIX)/lib
 BINDIR ?= $(PREFIX)/bin
+PKGDIR ?= $(PREFIX)/lib/virtinitrd
+# osbuild looks for the init at $(LIBDIR)/osbuild/initrd/initrd.
+LIBDIR ?= /usr/lib
 DESTDIR ?=
 
 .PHONY: all deps vendor demo demo-rootfs test typecheck unit-test vm-test bench install clean
@@ -61,11 +63,18 @@ vm-test: all demo-rootfs
 
 test: typecheck unit-test vm-test
 
+# The CLIs run from a copy of the project tree (with only the production npm packages), and the
+# commands in BINDIR point into it; the init also goes where osbuild looks for it.
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/virtinitrd $(DESTDIR)$(BINDIR)
-	cp -R package.json bin init packer scripts build node_modules $(DESTDIR)$(LIBDIR)/virtinitrd/
-	ln -sf ../lib/virtinitrd/bin/chrootvm $(DESTDIR)$(BINDIR)/chrootvm
-	ln -sf ../lib/virtinitrd/bin/mkvirtinitrd $(DESTDIR)$(BINDIR)/mkvirtinitrd
+	install -d $(DESTDIR)$(PKGDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/osbuild/initrd
+	cp -R package.json package-lock.json bin init packer scripts node_modules $(DESTDIR)$(PKGDIR)/
+	install -d $(DESTDIR)$(PKGDIR)/build
+	install -m 0755 build/init build/ffi-rs.node $(DESTDIR)$(PKGDIR)/build/
+	cd $(DESTDIR)$(PKGDIR) && npm prune --omit=dev --no-audit --no-fund >/dev/null && rm -f node_modules/.installed \
+		&& find node_modules -type d -empty -delete
+	ln -sf $(PKGDIR)/bin/chrootvm $(DESTDIR)$(BINDIR)/chrootvm
+	ln -sf $(PKGDIR)/bin/mkvirtinitrd $(DESTDIR)$(BINDIR)/mkvirtinitrd
+	install -m 0755 build/init $(DESTDIR)$(LIBDIR)/osbuild/initrd/initrd
 
 clean:
 	rm -rf build

@@ -117,6 +117,9 @@ export function parseCmdline(text: string): BootConfig {
     debug: false,
   };
   const tagsSeen = new Set<string>();
+  let rootfsTag: string | undefined;
+  let rootDevice: string | undefined;
+  let rootType: string | undefined;
   const addShare = (parameter: string, tag: string, readonly: boolean) => {
     checkTag(parameter, tag);
     if (tagsSeen.has(tag)) throw new CmdlineError(`${parameter}=${tag}: tag "${tag}" is already mounted`);
@@ -130,7 +133,13 @@ export function parseCmdline(text: string): BootConfig {
     const value = equals < 0 ? undefined : word.slice(equals + 1);
     switch (key) {
       case 'rootfs':
-        config.rootfs = checkTag('rootfs', value ?? '');
+        rootfsTag = checkTag('rootfs', value ?? '');
+        break;
+      case 'root':
+        rootDevice = value;
+        break;
+      case 'rootfstype':
+        rootType = value;
         break;
       case 'mount':
         addShare('mount', value ?? '', false);
@@ -156,6 +165,10 @@ export function parseCmdline(text: string): BootConfig {
         break;
     }
   }
+  // osbuild boots with `root=rootfs rootfstype=virtiofs` and no rootfs=: the kernel's own way of
+  // naming a virtiofs root. rootfs= wins when both are given.
+  if (rootfsTag !== undefined) config.rootfs = rootfsTag;
+  else if (rootType === 'virtiofs' && rootDevice) config.rootfs = checkTag('root', rootDevice);
   if (tagsSeen.has(config.rootfs)) throw new CmdlineError(`tag "${config.rootfs}" is both the rootfs and a mount`);
   return config;
 }

@@ -1,7 +1,7 @@
 /**
  * Builds the demo rootfs from Debian packages with no root-only tools and no chroot: busybox-static
- * for userland and a linux-image package for the kernel and its modules, both unpacked with
- * `dpkg-deb -x`. The result is cached (git ignores .cache/) and rebuilt only when the packages change.
+ * for userland, bash-static for scripts that want bash (osbuild's test does), and a linux-image
+ * package for the kernel and its modules, all unpacked with `dpkg-deb -x`. The result is cached (git ignores .cache/) and rebuilt only when the packages change.
  *
  *   node scripts/demo/rootfs.ts [DIR]     (default .cache/demo/rootfs; prints DIR)
  */
@@ -33,7 +33,7 @@ function download(packages: string[], directory: string): string[] {
 
 export function buildDemoRootfs(target: string, cacheDirectory: string): string {
   const kernelPackage = kernelPackageFrom(run('apt-cache', ['depends', KERNEL_METAPACKAGE]));
-  const debs = download(['busybox-static', kernelPackage], join(cacheDirectory, 'debs'));
+  const debs = download(['busybox-static', 'bash-static', kernelPackage], join(cacheDirectory, 'debs'));
   const stamp = join(target, STAMP);
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === debs.join('\n')) return target;
 
@@ -49,6 +49,7 @@ export function buildDemoRootfs(target: string, cacheDirectory: string): string 
     const link = join(staging, 'bin', applet);
     if (!existsSync(link)) symlinkSync('busybox', link);
   }
+  symlinkSync('bash-static', join(staging, 'bin/bash'));
   writeFileSync(join(staging, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(staging, 'etc/group'), 'root:x:0:\n');
   writeFileSync(join(staging, 'etc/hostname'), 'virtinitrd-demo\n');

@@ -65,6 +65,13 @@ const PARSES: Array<[string, string, Partial<BootConfig>]> = [
   ['empty command line gives the defaults', '', {}],
   ['a typical qemu line with unknown keys ignored', 'console=ttyS0 quiet selinux=1 root=rootfs rootfstype=virtiofs\n', {}],
   ['rootfs tag', 'rootfs=myroot', { rootfs: 'myroot' }],
+  [
+    "osbuild's command line: root= names the virtiofs tag",
+    'console=ttyS0 quiet selinux=1 enforcing=0 rootfstype=virtiofs root=osroot ro mount=mnt0 init=/run/mnt/mnt0/osbuild/vm.py',
+    { rootfs: 'osroot', shares: [{ tag: 'mnt0', readonly: false }], init: '/run/mnt/mnt0/osbuild/vm.py' },
+  ],
+  ['root= without rootfstype=virtiofs is not a tag', 'root=/dev/vda1', {}],
+  ['rootfs= wins over root=', 'root=a rootfstype=virtiofs rootfs=b', { rootfs: 'b' }],
   ['rw', 'rw', { rw: true }],
   ['rw then ro: last wins', 'rw ro', { rw: false }],
   ['ro then rw: last wins', 'ro rw', { rw: true }],
