@@ -7,7 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { CHROOTVM, chrootvm, chrootvmTempDirs, processesMentioning, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import {
+  CHROOTVM,
+  chrootvm,
+  chrootvmTempDirs,
+  CHROOTVM_TEMP_PREFIX,
+  processesMentioning,
+  requireDemoRootfs,
+  skipWithoutQemu,
+  startChrootvm,
+  VM_TEST_TIMEOUT_MS,
+} from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -93,7 +103,7 @@ describe('chrootvm', () => {
     assert.equal(result.status, 124, result.stderr);
     assert.match(result.stderr, /timed out after 20 s/);
     assert.deepEqual(chrootvmTempDirs(), before);
-    assert.deepEqual(processesMentioning('.cache/demo/rootfs'), []);
+    assert.deepEqual(processesMentioning(CHROOTVM_TEMP_PREFIX), []);
   });
 
   test('without a command: an interactive shell on the terminal, with job control and our exit status', vm, async () => {
@@ -113,6 +123,30 @@ describe('chrootvm', () => {
     assert.match(output, /\/dev\/ttyS0/);
     assert.match(output, /marker-42/);
     assert.doesNotMatch(output, /job control turned off/);
+  });
+
+  for (const [signal, when] of [['SIGINT', 'Run /init'], ['SIGTERM', 'init: run ']] as const) {
+    test(`${signal} while the guest ${when === 'Run /init' ? 'boots' : 'runs the command'}: no process, socket or temp dir left`, vm, async () => {
+      const before = chrootvmTempDirs();
+      // --debug shows the kernel's and the init's log, so the test can wait for the right moment.
+      const running = startChrootvm(['--debug', requireDemoRootfs(), 'sleep', '1000']);
+      await running.waitFor(when);
+      running.child.kill(signal);
+      const result = await running.result;
+      assert.equal(result.status, 128 + (signal === 'SIGINT' ? 2 : 15), result.stderr);
+      assert.match(result.stderr, new RegExp(`chrootvm: ${signal}, stopping the VM`));
+      assert.deepEqual(processesMentioning(CHROOTVM_TEMP_PREFIX), []);
+      assert.deepEqual(chrootvmTempDirs(), before);
+    });
+  }
+
+  test('two runs at once on the same rootfs do not collide', vm, async () => {
+    const rootfs = requireDemoRootfs();
+    const [first, second] = await Promise.all([
+      chrootvm([rootfs, 'sh', '-c', 'echo first; exit 3']),
+      chrootvm([rootfs, 'sh', '-c', 'echo second; exit 4']),
+    ]);
+    assert.deepEqual([first.status, first.stdout, second.status, second.stdout], [3, 'first\n', 4, 'second\n']);
   });
 
   test('errors before anything starts name the thing, exit 125, and leave nothing behind', vm, async () => {

@@ -79,7 +79,10 @@ export function chrootvmTempDirs(): string[] {
   return readdirSync(tmpdir()).filter((name) => name.startsWith('chrootvm-'));
 }
 
-/** qemu and virtiofsd processes whose command line mentions `marker` (a path unique to the test). */
+/** chrootvm's private temp dirs all start with this; its qemu and virtiofsd name paths inside them. */
+export const CHROOTVM_TEMP_PREFIX = join(tmpdir(), 'chrootvm-');
+
+/** qemu and virtiofsd processes whose command line mentions `marker` (e.g. CHROOTVM_TEMP_PREFIX). */
 export function processesMentioning(marker: string): string[] {
   const found: string[] = [];
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
