@@ -47,11 +47,12 @@ export function decideOutcome(end: RunEnd): Outcome {
     // A program in the guest powered it off itself (osbuild's vm.py, `poweroff -f`, sysrq o).
     case 'guest-shutdown':
       return { exitCode: 0 };
-    case 'guest-reset':
-      return {
-        exitCode: EXIT_FAILURE,
-        message: withKernelLog('the guest reset without reporting a status (a kernel panic, or its init died)', end.kernelLogTail),
-      };
+    case 'guest-reset': {
+      // Unpacking the ~100 MB initramfs is where a small --memory runs out.
+      const outOfMemory = /Out of memory|deadlocked on memory|Initramfs unpacking failed/.test(end.kernelLogTail);
+      const hint = outOfMemory ? ': the guest ran out of memory (try a larger --memory)' : ' (a kernel panic, or its init died)';
+      return { exitCode: EXIT_FAILURE, message: withKernelLog(`the guest reset without reporting a status${hint}`, end.kernelLogTail) };
+    }
     case 'guest-panic':
       return { exitCode: EXIT_FAILURE, message: withKernelLog('the guest kernel panicked', end.kernelLogTail) };
   }

@@ -17,6 +17,7 @@ const CASES: Array<[string, Partial<RunEnd>, { exitCode: number; message?: strin
   ['the init failed', { status: { kind: 'error', message: 'mount root share: boom' } }, { exitCode: 125, message: 'the VM failed to boot: mount root share: boom' }],
   ['a guest program powered off', { shutdownReason: 'guest-shutdown' }, { exitCode: 0 }],
   ['the guest reset', { shutdownReason: 'guest-reset', kernelLogTail: 'Kernel panic - not syncing' }, { exitCode: 125, message: /^the guest reset without reporting a status .*\nKernel panic - not syncing$/ }],
+  ['the guest ran out of memory', { shutdownReason: 'guest-reset', kernelLogTail: 'Kernel panic - not syncing: System is deadlocked on memory' }, { exitCode: 125, message: /^the guest reset without reporting a status: the guest ran out of memory \(try a larger --memory\)/ }],
   ['a reported panic', { shutdownReason: 'guest-panic' }, { exitCode: 125, message: 'the guest kernel panicked' }],
   ['qemu failed', { qemuExit: { code: 1, signal: null }, qemuStderr: 'qemu: could not load kernel' }, { exitCode: 125, message: 'qemu failed (exit status 1): qemu: could not load kernel' }],
   ['qemu was killed', { qemuExit: { code: null, signal: 'SIGKILL' } }, { exitCode: 125, message: 'qemu failed (killed by SIGKILL): no message' }],
