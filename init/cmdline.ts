@@ -28,6 +28,11 @@ export interface RunRequest {
 
 export interface BootConfig {
   rootfs: string;
+  /**
+   * The command line named the root (rootfs= or root=…rootfstype=virtiofs). When it did not and the
+   * initramfs holds a whole system, that system is the root and no share is mounted.
+   */
+  rootfsNamed: boolean;
   rw: boolean;
   shares: Share[];
   init: string;
@@ -110,6 +115,7 @@ export function parseCmdline(text: string): BootConfig {
   const separator = words.indexOf('--');
   const config: BootConfig = {
     rootfs: 'rootfs',
+    rootfsNamed: false,
     rw: false,
     shares: [],
     init: '/bin/sh',
@@ -167,8 +173,11 @@ export function parseCmdline(text: string): BootConfig {
   }
   // osbuild boots with `root=rootfs rootfstype=virtiofs` and no rootfs=: the kernel's own way of
   // naming a virtiofs root. rootfs= wins when both are given.
-  if (rootfsTag !== undefined) config.rootfs = rootfsTag;
-  else if (rootType === 'virtiofs' && rootDevice) config.rootfs = checkTag('root', rootDevice);
+  const named = rootfsTag ?? (rootType === 'virtiofs' && rootDevice ? checkTag('root', rootDevice) : undefined);
+  if (named !== undefined) {
+    config.rootfs = named;
+    config.rootfsNamed = true;
+  }
   if (tagsSeen.has(config.rootfs)) throw new CmdlineError(`tag "${config.rootfs}" is both the rootfs and a mount`);
   return config;
 }
@@ -220,7 +229,7 @@ function quoteValue(what: string, value: string): string {
  * parameters the init owns (console and other kernel parameters are the caller's).
  */
 export function formatBootParameters(config: BootConfig): string[] {
-  const words = [`rootfs=${quoteValue('rootfs tag', checkTag('rootfs', config.rootfs))}`];
+  const words = config.rootfsNamed ? [`rootfs=${quoteValue('rootfs tag', checkTag('rootfs', config.rootfs))}`] : [];
   if (config.rw) words.push('rw');
   for (const share of config.shares) {
     const key = share.readonly ? 'mount-ro' : 'mount';

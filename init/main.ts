@@ -3,7 +3,7 @@
  * The boot is this list of named steps, run in order; a required step that fails ends the boot
  * through fatal(), an optional one is logged and the boot goes on.
  */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCmdline, type BootConfig } from './cmdline.ts';
 import { createDeviceNodes } from './devices.ts';
@@ -18,6 +18,7 @@ import { reportStatus } from './status.ts';
 import { errnoOf } from './sys/errors.ts';
 import { mount, powerOff, sync } from './sys/libc.ts';
 import { switchRoot } from './switch-root.ts';
+import { moveSystemToTmpfs } from './system-root.ts';
 
 interface Step {
   name: string;
@@ -66,10 +67,11 @@ const steps: Step[] = [
     },
   },
   {
-    name: 'mount root share',
+    name: 'prepare the root',
     required: true,
     run() {
-      mountShare(config.rootfs, initrdPaths.newRoot, !config.rw);
+      if (!config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker)) moveSystemToTmpfs(initrdPaths.newRoot, config.rw);
+      else mountShare(config.rootfs, initrdPaths.newRoot, !config.rw);
     },
   },
   {

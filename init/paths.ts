@@ -7,6 +7,11 @@ export const initrdPaths = {
   ffiModule: '/usr/lib/virtinitrd/ffi-rs.node',
   /** Kernel modules, named NNN-name.ko so that byte order is dependency order. */
   modules: '/usr/lib/modules',
+  /**
+   * Present in a whole-system initramfs (mkvirtinitrd --rootfs): the system is in the initramfs
+   * itself. It lists the paths that belong to the init, not to the system.
+   */
+  wholeSystemMarker: '/usr/lib/virtinitrd/whole-system',
   /** Where the root share is mounted before the switch. */
   newRoot: '/sysroot',
 } as const;

@@ -134,6 +134,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   const interactive = options.command.length === 0;
   const boot: BootConfig = {
     rootfs: ROOTFS_TAG,
+    rootfsNamed: true,
     rw: options.rw,
     shares: shares.map(({ tag, readonly }) => ({ tag, readonly })),
     init: '/bin/sh',

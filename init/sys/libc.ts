@@ -81,6 +81,8 @@ export const MS = {
   NODEV: 0x4,
   NOEXEC: 0x8,
   RELATIME: 0x200000,
+  REMOUNT: 0x20,
+  BIND: 0x1000,
   MOVE: 0x2000,
 } as const;
 

@@ -54,6 +54,7 @@ for (const [name, input, expected] of SPLITS) {
 
 const DEFAULTS: BootConfig = {
   rootfs: 'rootfs',
+  rootfsNamed: false,
   rw: false,
   shares: [],
   init: '/bin/sh',
@@ -63,15 +64,16 @@ const DEFAULTS: BootConfig = {
 
 const PARSES: Array<[string, string, Partial<BootConfig>]> = [
   ['empty command line gives the defaults', '', {}],
-  ['a typical qemu line with unknown keys ignored', 'console=ttyS0 quiet selinux=1 root=rootfs rootfstype=virtiofs\n', {}],
-  ['rootfs tag', 'rootfs=myroot', { rootfs: 'myroot' }],
+  ['a typical qemu line with unknown keys ignored', 'console=ttyS0 quiet selinux=1 root=rootfs rootfstype=virtiofs\n', { rootfsNamed: true }],
+  ['rootfs tag', 'rootfs=myroot', { rootfs: 'myroot', rootfsNamed: true }],
+  ['rootfs= naming the default tag still names it', 'rootfs=rootfs', { rootfsNamed: true }],
   [
     "osbuild's command line: root= names the virtiofs tag",
     'console=ttyS0 quiet selinux=1 enforcing=0 rootfstype=virtiofs root=osroot ro mount=mnt0 init=/run/mnt/mnt0/osbuild/vm.py',
-    { rootfs: 'osroot', shares: [{ tag: 'mnt0', readonly: false }], init: '/run/mnt/mnt0/osbuild/vm.py' },
+    { rootfs: 'osroot', rootfsNamed: true, shares: [{ tag: 'mnt0', readonly: false }], init: '/run/mnt/mnt0/osbuild/vm.py' },
   ],
   ['root= without rootfstype=virtiofs is not a tag', 'root=/dev/vda1', {}],
-  ['rootfs= wins over root=', 'root=a rootfstype=virtiofs rootfs=b', { rootfs: 'b' }],
+  ['rootfs= wins over root=', 'root=a rootfstype=virtiofs rootfs=b', { rootfs: 'b', rootfsNamed: true }],
   ['rw', 'rw', { rw: true }],
   ['rw then ro: last wins', 'rw ro', { rw: false }],
   ['ro then rw: last wins', 'ro rw', { rw: true }],
@@ -179,6 +181,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
     'everything set',
     {
       rootfs: 'root',
+      rootfsNamed: true,
       rw: true,
       shares: [
         { tag: 'src', readonly: false },
@@ -195,6 +198,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['init args with spaces, tabs and newlines', { ...DEFAULTS, initArgs: ['-c', 'echo a  b', 'x\ty', 'l1\nl2'] }],
   ['init args that look like parameters', { ...DEFAULTS, initArgs: ['rw', 'mount=x', 'rootfs=', '--', 'init=a b'] }],
   ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
+  ['the default tag named explicitly', { ...DEFAULTS, rootfsNamed: true }],
   ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'], size: { rows: 24, columns: 80 } } }],
 ];
 
@@ -208,6 +212,7 @@ test('formatBootParameters: exact words', () => {
   assert.deepEqual(
     formatBootParameters({
       rootfs: 'root',
+      rootfsNamed: true,
       rw: true,
       shares: [
         { tag: 'a', readonly: true },
@@ -235,7 +240,7 @@ const FORMAT_ERRORS: Array<[string, BootConfig, string]> = [
   ],
   [
     'space in the rootfs tag',
-    { ...DEFAULTS, rootfs: 'a b' },
+    { ...DEFAULTS, rootfs: 'a b', rootfsNamed: true },
     'kernel command line: rootfs=a b: a tag cannot contain "/", quotes or whitespace, or be "." or ".."',
   ],
 ];
