@@ -3,7 +3,7 @@
  * modules for virtiofs on virtio-pci with their dependencies. Planning only reads metadata, so
  * `mkvirtinitrd --list` and the chrootvm cache key cost little; building reads the files.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { initrdPaths } from '../init/paths.ts';
 import { compress, type Codec } from './compress.ts';
 import { encodeNewc } from './cpio/newc.ts';
@@ -17,8 +17,11 @@ import { resolveModules } from './kmod/resolve.ts';
 export interface InitrdSpec {
   /** Host path of the init executable (the SEA, or osbuild's BINARY). */
   init: string;
-  /** Host path of ffi-rs's native module, which the init dlopens. */
-  ffiModule: string;
+  /**
+   * Host path of ffi-rs's native module, which the virtinitrd init dlopens; left out for an init
+   * that is not a Node SEA (osbuild's BINARY), which would never load it.
+   */
+  ffiModule?: string;
   /** The kernel's module directory, /usr/lib/modules/KVER. */
   moddir: string;
   /** Modules wanted besides the defaults (--module). */
@@ -38,13 +41,14 @@ export interface InitrdPlan {
 }
 
 export async function planInitrd(spec: InitrdSpec): Promise<InitrdPlan> {
-  const entries: InitrdEntry[] = [
-    { kind: 'file', path: '/init', source: spec.init, mode: 0o755, why: 'the init' },
-    { kind: 'file', path: initrdPaths.ffiModule, source: spec.ffiModule, mode: 0o755, why: "ffi-rs's native module (the init's system calls)" },
-    // The kernel opens /dev/console for PID 1's stdio before /init runs, ahead of any devtmpfs.
-    { kind: 'device', path: '/dev/console', major: 5, minor: 1, mode: 0o600, why: "PID 1's stdio before devtmpfs is mounted" },
-  ];
-  for (const entry of await libraryClosure([spec.init, spec.ffiModule])) {
+  const executables = spec.ffiModule === undefined ? [spec.init] : [spec.init, spec.ffiModule];
+  const entries: InitrdEntry[] = [{ kind: 'file', path: '/init', source: spec.init, mode: 0o755, why: 'the init' }];
+  if (spec.ffiModule !== undefined) {
+    entries.push({ kind: 'file', path: initrdPaths.ffiModule, source: spec.ffiModule, mode: 0o755, why: "ffi-rs's native module (the init's system calls)" });
+  }
+  // The kernel opens /dev/console for PID 1's stdio before /init runs, ahead of any devtmpfs.
+  entries.push({ kind: 'device', path: '/dev/console', major: 5, minor: 1, mode: 0o600, why: "PID 1's stdio before devtmpfs is mounted" });
+  for (const entry of await libraryClosure(executables)) {
     entries.push(
       entry.kind === 'file'
         ? { kind: 'file', path: entry.path, source: entry.source, mode: 0o755, why: `library needed by ${entry.neededBy}` }
@@ -77,7 +81,9 @@ async function toRecord(entry: InitrdEntry): Promise<CpioRecord> {
   switch (entry.kind) {
     case 'file': {
       const data = entry.decompress ? await readModule(entry.source) : await readFile(entry.source);
-      return { kind: 'file', path, data, mode: entry.mode };
+      // The host file's mtime, which encodeNewc clamps to SOURCE_DATE_EPOCH (tar's --clamp-mtime).
+      const mtime = Math.floor((await stat(entry.source)).mtimeMs / 1000);
+      return { kind: 'file', path, data, mode: entry.mode, mtime };
     }
     case 'symlink':
       return { kind: 'symlink', path, target: entry.target };
@@ -95,4 +101,46 @@ export interface BuildOptions {
 export async function buildInitrd(plan: InitrdPlan, options: BuildOptions): Promise<Buffer> {
   const records = await Promise.all(plan.entries.map(toRecord));
   return compress(encodeNewc(records, { mtime: options.mtime }), options.codec);
+}
+
+const PT_NOTE = 4;
+const SEA_NOTE_NAME = 'NODE_SEA_BLOB';
+
+/**
+ * Whether `path` is a Node single-executable application: postject puts the blob in a PT_NOTE
+ * note named NODE_SEA_BLOB, which Node finds through its program headers at startup (section
+ * headers may be stripped). Reads only the headers and the notes, not the 100 MB binary.
+ */
+export async function isNodeSea(path: string): Promise<boolean> {
+  const file = await open(path);
+  try {
+    const { size } = await file.stat();
+    // Offsets and sizes come from the file: bounded by its size, so a corrupt header cannot ask for gigabytes.
+    const read = async (offset: number, length: number): Promise<Buffer> => {
+      const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
+      return buffer.subarray(0, bytesRead);
+    };
+    const header = await read(0, 64);
+    // ELF64 little-endian only, like the rest of the packer; anything else is not a Node SEA for x86_64.
+    if (header.length < 64 || header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2 || header[5] !== 1) return false;
+    const phoff = Number(header.readBigUInt64LE(32));
+    const phdrs = await read(phoff, header.readUInt16LE(56) * 56);
+    for (let at = 0; at + 56 <= phdrs.length; at += 56) {
+      if (phdrs.readUInt32LE(at) !== PT_NOTE) continue;
+      const notes = await read(Number(phdrs.readBigUInt64LE(at + 8)), Number(phdrs.readBigUInt64LE(at + 32)));
+      // The descriptor and the next note start at the segment's alignment (4, or 8 for some GNU notes).
+      const align = Number(phdrs.readBigUInt64LE(at + 48)) === 8 ? 8 : 4;
+      const aligned = (offset: number) => Math.ceil(offset / align) * align;
+      for (let note = 0; note + 12 <= notes.length; ) {
+        const nameSize = notes.readUInt32LE(note);
+        const descSize = notes.readUInt32LE(note + 4);
+        if (notes.toString('latin1', note + 12, note + 12 + nameSize).replace(/\0+$/, '') === SEA_NOTE_NAME) return true;
+        note = aligned(aligned(note + 12 + nameSize) + descSize);
+      }
+    }
+    return false;
+  } finally {
+    await file.close();
+  }
 }

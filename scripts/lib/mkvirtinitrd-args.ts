@@ -1,0 +1,110 @@
+/**
+ * mkvirtinitrd's command line, parsed without touching the system. The operands are
+ * `[INIT] MODDIR OUTPUT`, which also reads osbuild's `BINARY MODDIR OUTPUT`; with --list OUTPUT may
+ * be left out, and any command line that builds also lists once --list is added to it.
+ */
+import minimist from 'minimist';
+import { codecs, type Codec } from '../../packer/compress.ts';
+
+export interface MkvirtinitrdOptions {
+  /** Undefined: the SEA the project builds (build/init). */
+  init?: string;
+  moddir: string;
+  /** Undefined only with --list. */
+  output?: string;
+  /** Extra modules, as spelled on the command line. */
+  modules: string[];
+  compress: Codec;
+  list: boolean;
+  strict: boolean;
+  help: boolean;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+// lz4 by default: of the compressed codecs it is the one the kernel unpacks fastest, measured on a
+// Node SEA initrd under TCG (BOOT-FACTS): none 1.0–1.3 s, lz4 1.2 s, zstd 2.5 s, gzip 2.7 s,
+// xz 9.7 s, and lz4 is less than half the size of none (40 MB against 93.5 MB).
+export const DEFAULT_CODEC: Codec = 'lz4';
+
+export const USAGE = `usage: mkvirtinitrd [OPTION]... [INIT] MODDIR OUTPUT
+       mkvirtinitrd --list [OPTION]... [INIT] MODDIR [OUTPUT]
+Write to OUTPUT an initramfs that boots INIT (default: the init this project builds, build/init)
+with the kernel modules from MODDIR (e.g. /usr/lib/modules/$(uname -r)) that mount a virtiofs root,
+and the libraries INIT needs. osbuild's form \`mkvirtinitrd [--module NAME]... BINARY MODDIR OUTPUT\`
+works as it is.
+
+  --module NAME       also pack kernel module NAME and what it depends on (repeatable;
+                      --module=NAME works too; '-' and '_' are the same in NAME)
+  --compress CODEC    none, gzip, zstd, lz4 or xz (default ${DEFAULT_CODEC}: of the compressed codecs,
+                      the kernel unpacks it fastest)
+  --list              print what would go in and why, one line per entry (path, kind, size or
+                      target, reason), then the modules built into the kernel; write nothing.
+                      Two operands are MODDIR OUTPUT, as without --list.
+  --strict            treat warnings as errors
+  -h, --help          show this help
+
+SOURCE_DATE_EPOCH (seconds) bounds every mtime in the archive; unset, all mtimes are 0, so the same
+inputs give the same bytes. Exit status: 0 done, 1 error (or a warning with --strict), 2 bad usage.
+`;
+
+function single(name: string, value: unknown): string | undefined {
+  if (Array.isArray(value)) throw new UsageError(`--${name} given more than once`);
+  return value as string | undefined;
+}
+
+export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOptions {
+  const parsed = minimist([...argv], {
+    // '_' keeps operands such as a directory called 6 from turning into numbers.
+    string: ['module', 'compress', '_'],
+    boolean: ['list', 'strict', 'help'],
+    alias: { h: 'help' },
+    unknown: (option) => {
+      if (option.startsWith('-')) throw new UsageError(`unknown option ${option}`);
+      return true;
+    },
+  });
+  const help = Boolean(parsed.help);
+  const list = Boolean(parsed.list);
+  const modules: string[] = [parsed.module ?? []].flat();
+  // minimist gives '' for an option that ended the command line or was followed by another option.
+  if (modules.includes('')) throw new UsageError('--module needs a NAME');
+  const compress = single('compress', parsed.compress) ?? DEFAULT_CODEC;
+  if (!(codecs as readonly string[]).includes(compress)) {
+    throw new UsageError(`--compress must be one of ${codecs.join(', ')}, not "${compress}"`);
+  }
+  const operands: string[] = parsed._;
+  const base = { modules, compress: compress as Codec, list, strict: Boolean(parsed.strict), help };
+  if (help) return { ...base, moddir: '' };
+  switch (operands.length) {
+    case 1:
+      if (!list) throw new UsageError('MODDIR and OUTPUT are needed (only MODDIR was given)');
+      return { ...base, moddir: operands[0]! };
+    case 2:
+      return { ...base, moddir: operands[0]!, output: operands[1]! };
+    case 3:
+      return { ...base, init: operands[0]!, moddir: operands[1]!, output: operands[2]! };
+    case 0:
+      throw new UsageError(list ? 'MODDIR is missing' : 'MODDIR and OUTPUT are missing');
+    default:
+      throw new UsageError(`too many operands (${operands.length}): expected [INIT] MODDIR OUTPUT`);
+  }
+}
+
+/**
+ * SOURCE_DATE_EPOCH as the newest mtime the archive may carry; 0 when unset or empty. newc stores
+ * mtimes as 32-bit unsigned numbers.
+ */
+export function parseSourceDateEpoch(value: string | undefined): number {
+  if (value === undefined || value === '') return 0;
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || seconds > 0xffffffff) {
+    throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds from 0 to 4294967295, not "${value}"`);
+  }
+  return seconds;
+}

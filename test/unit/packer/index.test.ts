@@ -1,0 +1,264 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initrdPaths } from '../../../init/paths.ts';
+import { buildInitrd, isNodeSea, planInitrd, type InitrdEntry, type InitrdPlan } from '../../../packer/index.ts';
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+const KVER = '6.1.0-56-cloud-amd64';
+const fixture = (variant: string) => join(REPO, 'test/fixtures/kmod', variant, 'lib/modules', KVER);
+const V = 'kernel/drivers/virtio';
+// A small dynamically linked system binary stands in for the init and for ffi-rs's module.
+const STAND_IN = '/bin/true';
+
+type Scratch = { dir: string; init: string; ffi: string; moddir: (variant: string) => string };
+
+// Copies of the stand-ins and of fixture module trees, so their mtimes can be set.
+function withScratch(use: (s: Scratch) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'packer-index-'));
+    try {
+      const init = join(dir, 'init');
+      const ffi = join(dir, 'ffi-rs.node');
+      copyFileSync(STAND_IN, init);
+      copyFileSync(STAND_IN, ffi);
+      const moddir = (variant: string) => {
+        const copy = join(dir, variant);
+        if (!existsSync(copy)) cpSync(fixture(variant), copy, { recursive: true });
+        return copy;
+      };
+      await use({ dir, init, ffi, moddir });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+const moduleEntries = (plan: InitrdPlan) => plan.entries.filter((e) => e.path.startsWith(`${initrdPaths.modules}/`));
+
+function expectedModules(moddir: string, modules: Array<[string, string]>): InitrdEntry[] {
+  return modules.map(([name, path], index) => ({
+    kind: 'file',
+    path: `/usr/lib/modules/${String(index + 1).padStart(3, '0')}-${name}.ko`,
+    source: join(moddir, path),
+    mode: 0o644,
+    why: `kernel module ${name}`,
+    decompress: true,
+  }));
+}
+
+// Debian 6.1 (modinfo -F depends): virtio needs virtio_ring; virtio_pci needs virtio, virtio_ring and
+// the two transport helpers; virtiofs needs fuse, virtio and virtio_ring. Ties go by name.
+const DEFAULT_ORDER: Array<[string, string]> = [
+  ['fuse', 'kernel/fs/fuse/fuse.ko'],
+  ['virtio_pci_legacy_dev', `${V}/virtio_pci_legacy_dev.ko`],
+  ['virtio_pci_modern_dev', `${V}/virtio_pci_modern_dev.ko`],
+  ['virtio_ring', `${V}/virtio_ring.ko`],
+  ['virtio', `${V}/virtio.ko`],
+  ['virtio_pci', `${V}/virtio_pci.ko`],
+  ['virtiofs', 'kernel/fs/fuse/virtiofs.ko'],
+];
+
+test(
+  'plan: /init first, the ffi module, /dev/console, libraries, the seven modules in load order',
+  withScratch(async ({ init, ffi }) => {
+    const moddir = fixture('ko');
+    const plan = await planInitrd({ init, ffiModule: ffi, moddir, extraModules: [] });
+    assert.deepEqual(plan.entries.slice(0, 3), [
+      { kind: 'file', path: '/init', source: init, mode: 0o755, why: 'the init' },
+      { kind: 'file', path: '/usr/lib/virtinitrd/ffi-rs.node', source: ffi, mode: 0o755, why: "ffi-rs's native module (the init's system calls)" },
+      { kind: 'device', path: '/dev/console', major: 5, minor: 1, mode: 0o600, why: "PID 1's stdio before devtmpfs is mounted" },
+    ]);
+    assert.deepEqual(moduleEntries(plan), expectedModules(moddir, DEFAULT_ORDER));
+    assert.deepEqual(plan.builtinModules, []);
+    // The stand-in's libc and loader, found on this host; the exact paths depend on its layout.
+    const libraries = plan.entries.filter((e) => e.kind === 'file' && e.why === `library needed by ${init}`).map((e) => e.path);
+    assert.ok(libraries.some((p) => p.endsWith('/libc.so.6')), `libc among ${libraries.join(', ')}`);
+    assert.ok(libraries.some((p) => p.endsWith('/ld-linux-x86-64.so.2')), `the loader among ${libraries.join(', ')}`);
+    const paths = plan.entries.map((e) => e.path);
+    assert.equal(new Set(paths).size, paths.length, 'no path twice');
+  }),
+);
+
+test(
+  'plan without an ffi module (an init that is not a Node SEA): no ffi-rs entry, same modules',
+  withScratch(async ({ init }) => {
+    const moddir = fixture('ko');
+    const plan = await planInitrd({ init, moddir, extraModules: [] });
+    assert.equal(plan.entries.find((e) => e.path === initrdPaths.ffiModule), undefined);
+    assert.deepEqual(plan.entries.slice(0, 2).map((e) => e.path), ['/init', '/dev/console']);
+    assert.deepEqual(moduleEntries(plan), expectedModules(moddir, DEFAULT_ORDER));
+  }),
+);
+
+test(
+  "--module names with '-' or '_' that are already needed change nothing",
+  withScratch(async ({ init, ffi }) => {
+    const moddir = fixture('ko');
+    const plan = await planInitrd({ init, ffiModule: ffi, moddir, extraModules: ['virtio-pci-modern-dev', 'virtio_ring', 'virtio-pci', 'fuse'] });
+    assert.deepEqual(moduleEntries(plan), expectedModules(moddir, DEFAULT_ORDER));
+  }),
+);
+
+test(
+  '--module virtio-blk adds virtio_blk after its dependencies',
+  withScratch(async ({ init, ffi, moddir: copyOf }) => {
+    // The fixture has no virtio_blk: a copy of virtio_ring.ko under that name, with depmod's
+    // modules.dep plus the line depmod writes for the real virtio_blk, stands in for it.
+    const moddir = copyOf('ko');
+    copyFileSync(join(moddir, V, 'virtio_ring.ko'), join(moddir, V, 'virtio_blk.ko'));
+    const dep = readFileSync(join(REPO, 'test/golden/kmod/ko.modules.dep'), 'utf8');
+    writeFileSync(join(moddir, 'modules.dep'), `${dep}${V}/virtio_blk.ko: ${V}/virtio.ko ${V}/virtio_ring.ko\n`);
+    const plan = await planInitrd({ init, ffiModule: ffi, moddir, extraModules: ['virtio-blk'] });
+    assert.deepEqual(
+      moduleEntries(plan),
+      expectedModules(moddir, [...DEFAULT_ORDER.slice(0, 5), ['virtio_blk', `${V}/virtio_blk.ko`], ...DEFAULT_ORDER.slice(5)]),
+    );
+  }),
+);
+
+test(
+  'an unknown --module is named, in its canonical spelling, with the module directory',
+  withScratch(async ({ init, ffi }) => {
+    const moddir = fixture('ko');
+    await assert.rejects(planInitrd({ init, ffiModule: ffi, moddir, extraModules: ['virtio-net'] }), {
+      message: `module virtio_net not found in ${moddir} (neither a .ko file nor in modules.builtin)`,
+    });
+  }),
+);
+
+test(
+  'built-in modules need no file; a compressed module is stored decompressed',
+  withScratch(async ({ init, ffi }) => {
+    const moddir = fixture('builtin');
+    const plan = await planInitrd({ init, ffiModule: ffi, moddir, extraModules: ['fuse'] });
+    assert.deepEqual(moduleEntries(plan), expectedModules(moddir, [['virtiofs', 'kernel/fs/fuse/virtiofs.ko.xz']]));
+    assert.deepEqual(plan.builtinModules, ['fuse', 'virtio', 'virtio_pci', 'virtio_ring']);
+  }),
+);
+
+type NewcEntry = { path: string; mode: number; mtime: number; data: Buffer };
+
+// Reads back a newc archive field by field (the writer has its own byte-exact tests).
+function readNewc(archive: Buffer): NewcEntry[] {
+  const entries: NewcEntry[] = [];
+  const pad = (n: number) => (n + 3) & ~3;
+  for (let at = 0; ; ) {
+    assert.equal(archive.toString('latin1', at, at + 6), '070701', `newc magic at ${at}`);
+    const field = (index: number) => parseInt(archive.toString('latin1', at + 6 + index * 8, at + 14 + index * 8), 16);
+    const [mode, mtime, size, nameSize] = [field(1), field(5), field(6), field(11)];
+    const path = archive.toString('latin1', at + 110, at + 110 + nameSize - 1);
+    const dataAt = pad(at + 110 + nameSize);
+    if (path === 'TRAILER!!!') return entries;
+    entries.push({ path, mode, mtime, data: archive.subarray(dataAt, dataAt + size) });
+    at = pad(dataAt + size);
+  }
+}
+
+const T = 1_000_000_000;
+
+async function buildScratch(s: Scratch, mtime: number): Promise<{ plan: InitrdPlan; entries: NewcEntry[] }> {
+  const moddir = s.moddir('builtin');
+  const module = join(moddir, 'kernel/fs/fuse/virtiofs.ko.xz');
+  utimesSync(s.init, T, T);
+  utimesSync(module, T + 10, T + 10);
+  const plan = await planInitrd({ init: s.init, ffiModule: s.ffi, moddir, extraModules: [] });
+  return { plan, entries: readNewc(await buildInitrd(plan, { codec: 'none', mtime })) };
+}
+
+const byPath = (entries: NewcEntry[], path: string) => entries.find((e) => e.path === path)!;
+
+test(
+  'build: every entry of the plan, with parents, module decompressed, init byte for byte',
+  withScratch(async (s) => {
+    const { plan, entries } = await buildScratch(s, 0);
+    const paths = entries.map((e) => e.path);
+    for (const entry of plan.entries) assert.ok(paths.includes(entry.path.slice(1)), `${entry.path} in the archive`);
+    for (const dir of ['dev', 'usr', 'usr/lib', 'usr/lib/modules', 'usr/lib/virtinitrd']) {
+      assert.equal(byPath(entries, dir).mode, 0o040755, `${dir} is a directory`);
+    }
+    assert.equal(byPath(entries, 'dev/console').mode, 0o020600);
+    assert.deepEqual(byPath(entries, 'init').data, readFileSync(s.init));
+    assert.equal(byPath(entries, 'init').mode, 0o100755);
+    const xz = spawnSync('xz', ['-dc', join(s.moddir('builtin'), 'kernel/fs/fuse/virtiofs.ko.xz')], { maxBuffer: 1 << 24 });
+    assert.deepEqual(byPath(entries, 'usr/lib/modules/001-virtiofs.ko').data, xz.stdout);
+    assert.equal(byPath(entries, 'usr/lib/modules/001-virtiofs.ko').mode, 0o100644);
+  }),
+);
+
+test(
+  'build: mtimes are the files\' own, clamped to the given bound',
+  withScratch(async (s) => {
+    assert.deepEqual([...new Set((await buildScratch(s, 0)).entries.map((e) => e.mtime))], [0]);
+    assert.deepEqual([...new Set((await buildScratch(s, T - 1)).entries.map((e) => e.mtime))], [T - 1]);
+    const { entries } = await buildScratch(s, T + 5);
+    assert.equal(byPath(entries, 'init').mtime, T);
+    assert.equal(byPath(entries, 'usr/lib/modules/001-virtiofs.ko').mtime, T + 5);
+    assert.equal(byPath(entries, 'usr').mtime, T + 5);
+    assert.ok(entries.every((e) => e.mtime <= T + 5));
+  }),
+);
+
+// A minimal ELF64 little-endian file: header, one PT_NOTE program header, the notes.
+function elfWithNotes(notes: Array<{ name: string; desc: number }>, align: 4 | 8, elfClass = 2): Buffer {
+  const aligned = (n: number) => Math.ceil(n / align) * align;
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (const { name, desc } of notes) {
+    const nameBytes = Buffer.from(`${name}\0`);
+    const note = Buffer.alloc(aligned(aligned(12 + nameBytes.length) + desc));
+    note.writeUInt32LE(nameBytes.length, 0);
+    note.writeUInt32LE(desc, 4);
+    nameBytes.copy(note, 12);
+    parts.push(note);
+    length += note.length;
+  }
+  const header = Buffer.alloc(64 + 56);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, elfClass, 1, 1]).copy(header);
+  header.writeBigUInt64LE(64n, 32); // e_phoff
+  header.writeUInt16LE(56, 54); // e_phentsize
+  header.writeUInt16LE(1, 56); // e_phnum
+  header.writeUInt32LE(4, 64); // PT_NOTE
+  header.writeBigUInt64LE(BigInt(header.length), 64 + 8); // p_offset
+  header.writeBigUInt64LE(BigInt(length), 64 + 32); // p_filesz
+  header.writeBigUInt64LE(BigInt(align), 64 + 48); // p_align
+  return Buffer.concat([header, ...parts]);
+}
+
+const seaCases: Array<{ name: string; bytes: Buffer; want: boolean }> = [
+  { name: 'a NODE_SEA_BLOB note', bytes: elfWithNotes([{ name: 'NODE_SEA_BLOB', desc: 40 }], 4), want: true },
+  { name: 'after a GNU note', bytes: elfWithNotes([{ name: 'GNU', desc: 16 }, { name: 'NODE_SEA_BLOB', desc: 3 }], 4), want: true },
+  // With 8-byte alignment the next note starts at 24, not at 20 as 4-byte padding would put it.
+  { name: 'after a GNU note, 8-aligned', bytes: elfWithNotes([{ name: 'GNU', desc: 4 }, { name: 'NODE_SEA_BLOB', desc: 8 }], 8), want: true },
+  { name: 'only a GNU note', bytes: elfWithNotes([{ name: 'GNU', desc: 16 }], 4), want: false },
+  { name: 'a note named NODE_SEA_BLOB2', bytes: elfWithNotes([{ name: 'NODE_SEA_BLOB2', desc: 4 }], 4), want: false },
+  { name: 'ELF32', bytes: elfWithNotes([{ name: 'NODE_SEA_BLOB', desc: 4 }], 4, 1), want: false },
+  { name: 'program headers past the end', bytes: elfWithNotes([{ name: 'NODE_SEA_BLOB', desc: 4 }], 4).subarray(0, 64), want: false },
+  { name: 'a truncated note segment', bytes: elfWithNotes([{ name: 'NODE_SEA_BLOB', desc: 4 }], 4).subarray(0, 64 + 56 + 14), want: false },
+  { name: 'a shell script', bytes: Buffer.from('#!/bin/sh\nexec node init.js\n'), want: false },
+  { name: 'an empty file', bytes: Buffer.alloc(0), want: false },
+];
+
+for (const { name, bytes, want } of seaCases) {
+  test(`isNodeSea: ${name} -> ${want}`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'packer-sea-'));
+    try {
+      writeFileSync(join(dir, 'init'), bytes);
+      assert.equal(await isNodeSea(join(dir, 'init')), want);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+}
+
+test('isNodeSea: a system binary is not one', async () => {
+  assert.equal(await isNodeSea(STAND_IN), false);
+});
+
+const builtInit = join(REPO, 'build/init');
+test('isNodeSea: the built init is one', { skip: existsSync(builtInit) ? false : `${builtInit} is not built (make all)` }, async () => {
+  assert.equal(await isNodeSea(builtInit), true);
+});
