@@ -9,6 +9,7 @@ import { compress, type Codec } from './compress.ts';
 import { encodeNewc } from './cpio/newc.ts';
 import type { CpioRecord } from './cpio/records.ts';
 import { libraryClosure } from './elf/closure.ts';
+import { ELF64_HEADER_SIZE, isElf64le, noteSegments, parseNotes, programHeaderTable } from './elf/notes.ts';
 import { readModule } from './kmod/decompress.ts';
 import { DEFAULT_MODULES } from './kmod/defaults.ts';
 import { initrdModuleNames } from './kmod/layout.ts';
@@ -103,13 +104,12 @@ export async function buildInitrd(plan: InitrdPlan, options: BuildOptions): Prom
   return compress(encodeNewc(records, { mtime: options.mtime }), options.codec);
 }
 
-const PT_NOTE = 4;
 const SEA_NOTE_NAME = 'NODE_SEA_BLOB';
 
 /**
- * Whether `path` is a Node single-executable application: postject puts the blob in a PT_NOTE
- * note named NODE_SEA_BLOB, which Node finds through its program headers at startup (section
- * headers may be stripped). Reads only the headers and the notes, not the 100 MB binary.
+ * Whether `path` is a Node single-executable application: postject puts the blob in a note named
+ * NODE_SEA_BLOB, which Node finds through its program headers at startup. Reads only the headers
+ * and the note segments, not the 100 MB binary.
  */
 export async function isNodeSea(path: string): Promise<boolean> {
   const file = await open(path);
@@ -121,23 +121,13 @@ export async function isNodeSea(path: string): Promise<boolean> {
       const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
       return buffer.subarray(0, bytesRead);
     };
-    const header = await read(0, 64);
+    const header = await read(0, ELF64_HEADER_SIZE);
     // ELF64 little-endian only, like the rest of the packer; anything else is not a Node SEA for x86_64.
-    if (header.length < 64 || header.readUInt32BE(0) !== 0x7f454c46 || header[4] !== 2 || header[5] !== 1) return false;
-    const phoff = Number(header.readBigUInt64LE(32));
-    const phdrs = await read(phoff, header.readUInt16LE(56) * 56);
-    for (let at = 0; at + 56 <= phdrs.length; at += 56) {
-      if (phdrs.readUInt32LE(at) !== PT_NOTE) continue;
-      const notes = await read(Number(phdrs.readBigUInt64LE(at + 8)), Number(phdrs.readBigUInt64LE(at + 32)));
-      // The descriptor and the next note start at the segment's alignment (4, or 8 for some GNU notes).
-      const align = Number(phdrs.readBigUInt64LE(at + 48)) === 8 ? 8 : 4;
-      const aligned = (offset: number) => Math.ceil(offset / align) * align;
-      for (let note = 0; note + 12 <= notes.length; ) {
-        const nameSize = notes.readUInt32LE(note);
-        const descSize = notes.readUInt32LE(note + 4);
-        if (notes.toString('latin1', note + 12, note + 12 + nameSize).replace(/\0+$/, '') === SEA_NOTE_NAME) return true;
-        note = aligned(aligned(note + 12 + nameSize) + descSize);
-      }
+    if (!isElf64le(header)) return false;
+    const table = programHeaderTable(header);
+    for (const segment of noteSegments(await read(table.offset, table.size))) {
+      const notes = parseNotes(await read(segment.offset, segment.size), segment.align);
+      if (notes.some((note) => note.name === SEA_NOTE_NAME)) return true;
     }
     return false;
   } finally {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { pipeThrough } from '../../packer/compress.ts';
+import { elfNotes, isElf64le } from '../../packer/elf/notes.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 
 export type PayloadCodec = 'xz' | 'gzip' | 'zstd' | 'lz4' | 'lzma' | 'bzip2' | 'lzo';
@@ -82,19 +83,11 @@ export function findPayload(bzImage: Buffer): Payload {
   throw new Error('no boot protocol 2.08 setup header and no compression magic in the image');
 }
 
-const PT_NOTE = 4;
 /** XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit physical entry point a PVH loader (qemu's -kernel) jumps to. */
 const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 const EM_X86_64 = 62;
 
-const align = (n: number, to: number): number => Math.ceil(n / to) * to;
-
-const isElf64le = (elf: Buffer): boolean => elf.length >= 64 && elf.readUInt32BE(0) === 0x7f454c46 && elf[4] === 2 && elf[5] === 1;
-
-/**
- * Why `elf` is not a kernel qemu can boot through PVH, or undefined when it is. (packer/elf/reader.ts
- * does not fit here: it refuses the kernel's addresses above 2^53.)
- */
+/** Why `elf` is not a kernel qemu can boot through PVH, or undefined when it is. */
 export function pvhProblem(elf: Buffer): string | undefined {
   if (!isElf64le(elf)) return `not an ELF64 little-endian file (starts with ${hex(elf.subarray(0, 6))})`;
   const machine = elf.readUInt16LE(18);
@@ -105,28 +98,7 @@ export function pvhProblem(elf: Buffer): string | undefined {
 
 /** Whether an ELF64 little-endian file has the PVH entry note in a PT_NOTE segment, where qemu looks for it. */
 export function hasPvhEntry(elf: Buffer): boolean {
-  if (!isElf64le(elf)) return false;
-  const phoff = Number(elf.readBigUInt64LE(32));
-  const phentsize = elf.readUInt16LE(54);
-  const phnum = elf.readUInt16LE(56);
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * phentsize;
-    if (at + 56 > elf.length) return false;
-    if (elf.readUInt32LE(at) !== PT_NOTE) continue;
-    const start = Number(elf.readBigUInt64LE(at + 8));
-    const end = Math.min(start + Number(elf.readBigUInt64LE(at + 32)), elf.length);
-    // Notes are 4-aligned except in segments that declare 8 (e.g. .note.gnu.property).
-    const step = Number(elf.readBigUInt64LE(at + 48)) === 8 ? 8 : 4;
-    for (let note = start; note + 12 <= end;) {
-      const namesz = elf.readUInt32LE(note);
-      const descsz = elf.readUInt32LE(note + 4);
-      const type = elf.readUInt32LE(note + 8);
-      const name = elf.toString('latin1', note + 12, Math.min(note + 12 + namesz, end)).replace(/\0+$/, '');
-      if (type === XEN_ELFNOTE_PHYS32_ENTRY && name === 'Xen') return true;
-      note += 12 + align(namesz, step) + align(descsz, step);
-    }
-  }
-  return false;
+  return elfNotes(elf).some((note) => note.name === 'Xen' && note.type === XEN_ELFNOTE_PHYS32_ENTRY);
 }
 
 const zstdDecompress = promisify(zlib.zstdDecompress);

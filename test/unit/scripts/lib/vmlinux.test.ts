@@ -44,12 +44,14 @@ function elf(notes: Note[] | undefined, { machine = 62, noteAlign = 4 } = {}): B
   const pad = (n: number) => Math.ceil(n / noteAlign) * noteAlign;
   const body = Buffer.concat((notes ?? []).map(({ name, type, desc }) => {
     const nameBytes = Buffer.from(`${name}\0`, 'latin1');
-    const note = Buffer.alloc(12 + pad(nameBytes.length) + pad(desc.length));
+    // glibc's ELF_NOTE_NEXT_OFFSET: the descriptor starts at the alignment after header + name.
+    const descAt = pad(12 + nameBytes.length);
+    const note = Buffer.alloc(pad(descAt + desc.length));
     note.writeUInt32LE(nameBytes.length, 0);
     note.writeUInt32LE(desc.length, 4);
     note.writeUInt32LE(type, 8);
     note.set(nameBytes, 12);
-    note.set(desc, 12 + pad(nameBytes.length));
+    note.set(desc, descAt);
     return note;
   }));
   const header = Buffer.alloc(64 + 56);
