@@ -24,6 +24,7 @@ import { listenForQmp, shutdownReason } from './lib/qmp.ts';
 import { extractVmlinux } from './lib/vmlinux.ts';
 import { describeExit, relayToStderr, start, stop, waitForSocket, type Started } from './lib/processes.ts';
 import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './lib/virtiofsd.ts';
+import { usageErrorText } from './lib/usage.ts';
 
 const ROOTFS_TAG = 'rootfs';
 const DAEMON_EXIT_GRACE_MS = 2000;
@@ -234,7 +235,7 @@ async function main(argv: string[]): Promise<number> {
     options = parseChrootvmArgs(argv);
   } catch (cause) {
     if (!(cause instanceof UsageError)) throw cause;
-    process.stderr.write(`chrootvm: ${cause.message}\n(chrootvm --help for usage)\n`);
+    process.stderr.write(usageErrorText('chrootvm', cause));
     return EXIT_FAILURE;
   }
   if (options.help) {

@@ -11,6 +11,7 @@ import { buildInitrd, isNodeSea, planInitrd, type InitrdEntry, type InitrdPlan }
 import { builtFfiModule, builtInit, projectRoot } from './lib/artifacts.ts';
 import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseMkvirtinitrdArgs, parseSourceDateEpoch, USAGE, UsageError, type MkvirtinitrdOptions } from './lib/mkvirtinitrd-args.ts';
+import { usageErrorText } from './lib/usage.ts';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -161,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
     options = parseMkvirtinitrdArgs(argv);
   } catch (cause) {
     if (!(cause instanceof UsageError)) throw cause;
-    process.stderr.write(`mkvirtinitrd: ${cause.message}\n(mkvirtinitrd --help for usage)\n`);
+    process.stderr.write(usageErrorText('mkvirtinitrd', cause));
     return EXIT_USAGE;
   }
   if (options.help) {
@@ -182,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
     return await run(options);
   } catch (cause) {
     if (cause instanceof UsageError) {
-      process.stderr.write(`mkvirtinitrd: ${cause.message}\n(mkvirtinitrd --help for usage)\n`);
+      process.stderr.write(usageErrorText('mkvirtinitrd', cause));
       return EXIT_USAGE;
     }
     process.stderr.write(`mkvirtinitrd: ${cause instanceof Error ? cause.message : String(cause)}\n`);

@@ -6,6 +6,7 @@
 import minimist from 'minimist';
 import type { AccelRequest } from './accel.ts';
 import { parseMemory } from './plan.ts';
+import { UsageError } from './usage.ts';
 
 export interface HostShare {
   tag: string;
@@ -28,12 +29,7 @@ export interface ChrootvmOptions {
   help: boolean;
 }
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
 Boot ROOTFS (a directory) in a VM with its own kernel and run COMMAND there, or an interactive

@@ -14,12 +14,19 @@ export interface KernelImage {
   version: string;
 }
 
+/** The boot sector's 0xAA55 and the setup header's "HdrS": what makes a file a bzImage. */
+export function hasSetupHeader(bytes: Buffer): boolean {
+  return (
+    bytes.length >= 0x260 &&
+    bytes.readUInt16LE(BOOT_FLAG_OFFSET) === 0xaa55 &&
+    bytes.toString('latin1', HEADER_MAGIC_OFFSET, HEADER_MAGIC_OFFSET + 4) === 'HdrS'
+  );
+}
+
 export function parseKernelImage(bytes: Buffer, name: string): KernelImage {
   const notKernel = (why: string) => new Error(`${name} is not an x86 Linux kernel image (${why})`);
   if (bytes.length < 0x260) throw notKernel('too short');
-  if (bytes.readUInt16LE(BOOT_FLAG_OFFSET) !== 0xaa55 || bytes.toString('latin1', HEADER_MAGIC_OFFSET, HEADER_MAGIC_OFFSET + 4) !== 'HdrS') {
-    throw notKernel('no bzImage setup header');
-  }
+  if (!hasSetupHeader(bytes)) throw notKernel('no bzImage setup header');
   const versionOffset = bytes.readUInt16LE(VERSION_POINTER_OFFSET) + 0x200;
   const end = bytes.indexOf(0, versionOffset);
   if (versionOffset >= bytes.length || end < 0) throw notKernel('no version string');

@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { pipeThrough } from '../../packer/compress.ts';
 import { elfNotes, isElf64le } from '../../packer/elf/notes.ts';
 import { writeFileAtomic } from './atomic-write.ts';
+import { hasSetupHeader } from './kernel-image.ts';
 
 export type PayloadCodec = 'xz' | 'gzip' | 'zstd' | 'lz4' | 'lzma' | 'bzip2' | 'lzo';
 
@@ -40,8 +41,6 @@ const MAGICS: readonly { codec: PayloadCodec; bytes: readonly number[] }[] = [
 
 // Setup header fields (Documentation/arch/x86/boot.rst).
 const SETUP_SECTS = 0x1f1;
-const BOOT_FLAG = 0x1fe;
-const HEADER_MAGIC = 0x202;
 const PROTOCOL_VERSION = 0x206;
 const PAYLOAD_OFFSET = 0x248;
 const PAYLOAD_LENGTH = 0x24c;
@@ -56,10 +55,7 @@ function codecAt(bytes: Buffer, offset: number): PayloadCodec | undefined {
 }
 
 function hasPayloadHeader(bytes: Buffer): boolean {
-  return bytes.length >= PAYLOAD_LENGTH + 4
-    && bytes.readUInt16LE(BOOT_FLAG) === 0xaa55
-    && bytes.toString('latin1', HEADER_MAGIC, HEADER_MAGIC + 4) === 'HdrS'
-    && bytes.readUInt16LE(PROTOCOL_VERSION) >= PAYLOAD_PROTOCOL;
+  return hasSetupHeader(bytes) && bytes.readUInt16LE(PROTOCOL_VERSION) >= PAYLOAD_PROTOCOL;
 }
 
 /** Where a bzImage's compressed kernel is and what compressed it; throws when it cannot tell. */

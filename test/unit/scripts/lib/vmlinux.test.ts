@@ -9,9 +9,10 @@ import zlib from 'node:zlib';
 import { pipeThrough } from '../../../../packer/compress.ts';
 import { extractVmlinux, findPayload, hasPvhEntry, pvhProblem } from '../../../../scripts/lib/vmlinux.ts';
 import type { Payload, PayloadCodec } from '../../../../scripts/lib/vmlinux.ts';
+import { demoKernel, noDemoKernel } from '../../../demo.ts';
 
-const DEMO_KERNEL = new URL('../../../../.cache/demo/rootfs/boot/vmlinuz-6.1.0-56-amd64', import.meta.url).pathname;
-const noDemo = existsSync(DEMO_KERNEL) ? false : `${DEMO_KERNEL} is absent (make the demo rootfs first)`;
+const DEMO_KERNEL = demoKernel()?.image ?? '';
+const noDemo = noDemoKernel;
 
 const MAGIC: Record<PayloadCodec, number[]> = {
   xz: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
