@@ -5,12 +5,24 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { chooseAccel, DEFAULT_QEMU } from '../../scripts/lib/accel.ts';
+import { builtFfiModule, builtInit } from '../../scripts/lib/artifacts.ts';
+import { cacheDirectory, cachedInitrd } from '../../scripts/lib/initrd-cache.ts';
+import { pickKernel } from '../../scripts/lib/kernels.ts';
+import { qemuArgv } from '../../scripts/lib/plan.ts';
+import { start as startProcess, stop as stopProcess, waitForSocket, type Started } from '../../scripts/lib/processes.ts';
+import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from '../../scripts/lib/virtiofsd.ts';
+import { extractVmlinux } from '../../scripts/lib/vmlinux.ts';
+import { parseStatus, type Status } from '../../init/status-line.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROOTVM = join(ROOT, 'bin/chrootvm');
-export const DEMO_ROOTFS = join(ROOT, '.cache/demo/rootfs');
+import { DEMO_ROOTFS } from '../demo.ts';
+
+export { DEMO_ROOTFS };
 
 export const skipWithoutQemu: string | false = spawnSync('qemu-system-x86_64', ['--version']).error
   ? 'qemu-system-x86_64 is not installed: VM tests cannot boot anything'
@@ -53,8 +65,9 @@ export function startChrootvm(args: readonly string[], options: { cwd?: string; 
       }
     }
   };
-  child.stdout.on('data', (chunk: Buffer) => ((stdout += chunk.toString()), check()));
-  child.stderr.on('data', (chunk: Buffer) => ((stderr += chunk.toString()), check()));
+  // Decoded by a stream decoder: a character split across two reads must not become two U+FFFDs.
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => ((stdout += chunk), check()));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => ((stderr += chunk), check()));
   const result = new Promise<Result>((resolveResult) =>
     child.on('close', (status, signal) => resolveResult({ status, signal, stdout, stderr })),
   );
@@ -94,4 +107,89 @@ export function processesMentioning(marker: string): string[] {
     }
   }
   return found;
+}
+
+export interface StatusBoot {
+  /** The kernel command line after console= and panic=: formatBootParameters' words, raw words, or both. */
+  cmdline: readonly string[];
+  /** Served as the tag "rootfs" (default: the demo rootfs). */
+  rootfs?: string;
+  /** More shares, tag to host directory. */
+  shares?: Readonly<Record<string, string>>;
+  /** Another initrd than the one chrootvm would build for the rootfs's kernel. */
+  initrd?: string;
+  /** qemu is killed after this long: a guest that never powers off must not hang the test run. */
+  timeoutMs: number;
+}
+
+export interface StatusBootResult {
+  /** What the init reported on ttyS1, as chrootvm reads it. */
+  status: Status | undefined;
+  /** The kernel's console (ttyS2). */
+  kernelLog: string;
+  /** ttyS0: what the guest's programs wrote. */
+  console: string;
+  timedOut: boolean;
+  seconds: number;
+}
+
+/** Temp dirs of bootForStatus; its qemu and virtiofsd name paths inside them. */
+export const STATUS_BOOT_PREFIX = join(tmpdir(), 'virtinitrd-status-boot-');
+
+/**
+ * Boots the init with qemu and one virtiofsd per share, as chrootvm would but with any kernel command
+ * line, and reads back the status line: for the faults chrootvm itself never lets through.
+ */
+export async function bootForStatus(boot: StatusBoot): Promise<StatusBootResult> {
+  const rootfs = boot.rootfs ?? requireDemoRootfs();
+  const { kernel, moddir } = await pickKernel(rootfs);
+  const [initrd, pvh, accel] = await Promise.all([
+    boot.initrd ?? cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir, extraModules: [] }, 'lz4', () => {}),
+    extractVmlinux(kernel, cacheDirectory()),
+    chooseAccel('auto'),
+  ]);
+  const workdir = await mkdtemp(STATUS_BOOT_PREFIX);
+  const daemons: Started[] = [];
+  try {
+    const binary = await findVirtiofsd(process.env);
+    const { flavour, readonlyOption } = await inspectVirtiofsd(binary);
+    const shares = Object.entries({ ...boot.shares, rootfs }).map(([tag, dir], index) => ({ tag, dir, socket: join(workdir, `fs${index}.sock`) }));
+    for (const share of shares) {
+      const daemon = startProcess(virtiofsdArgv(flavour, binary, { ...share, readonly: true }, readonlyOption).argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+      daemons.push(daemon);
+      await waitForSocket(daemon, share.socket, `virtiofsd for ${share.dir}`);
+    }
+    const statusPath = join(workdir, 'status');
+    const kernelLogPath = join(workdir, 'kernel.log');
+    const argv = qemuArgv({
+      qemu: DEFAULT_QEMU,
+      kernel: pvh.path ?? kernel,
+      initrd,
+      memoryMiB: 512,
+      cpus: 1,
+      accel: accel.accel,
+      shares,
+      cmdline: ['console=ttyS2', 'panic=-1', ...boot.cmdline].join(' '),
+      statusPath,
+      kernelLogPath,
+      interactive: false,
+    });
+    const started = performance.now();
+    const qemu = startProcess(argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let console = '';
+    qemu.child.stdout?.on('data', (chunk: Buffer) => (console += chunk.toString()));
+    let timedOut = false;
+    const timer = setTimeout(() => ((timedOut = true), qemu.child.kill('SIGKILL')), boot.timeoutMs);
+    await qemu.exited.finally(() => clearTimeout(timer));
+    return {
+      status: parseStatus(await readFile(statusPath, 'utf8').catch(() => '')),
+      kernelLog: (await readFile(kernelLogPath, 'utf8').catch(() => '')).replaceAll('\r', ''),
+      console,
+      timedOut,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await Promise.all(daemons.map((daemon) => stopProcess(daemon)));
+    await rm(workdir, { recursive: true, force: true });
+  }
 }
