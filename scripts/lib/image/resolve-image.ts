@@ -1,0 +1,116 @@
+/**
+ * An image (OCI layout directory, OCI or docker archive, plain rootfs tar) as an extracted,
+ * cached rootfs directory that chrootvm can share with a VM. The tree is built once per image
+ * digest; later calls return the cached path without reading a layer.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { cacheDirectory } from '../initrd-cache.ts';
+import { cacheEntryName, makeTemporary, publish, removeStaleTemporaries, rootfsCacheDirectory } from './cache.ts';
+import { checkDigest, DigestMismatchError, formatDigest, HashTap, parseDigest, type DigestAlgorithm } from './digest.ts';
+import { TreeWriter } from './apply.ts';
+import { Budget, DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { tarCodec } from './media.ts';
+import { planImage, type ImageKind, type LayerSource } from './plan.ts';
+import { DEFAULT_PLATFORM, type Platform } from './platform.ts';
+import { decoder, forEachTarEntry, readHead } from './tar-read.ts';
+
+export type { ImageKind } from './plan.ts';
+
+export interface ResolveImageOptions {
+  /** Default: cacheDirectory() (~/.cache/virtinitrd). The trees go to `<cacheDir>/rootfs/`. */
+  cacheDir?: string;
+  /** Default linux/amd64. */
+  platform?: Platform;
+  /** Overrides of DEFAULT_LIMITS. */
+  limits?: Partial<Limits>;
+  /** chown entries and create device nodes; default: whether we run as root (only root may). */
+  privileged?: boolean;
+  /** Progress lines (extracting layer N/M …). */
+  log?: (text: string) => void;
+}
+
+export interface ResolvedImage {
+  /** The extracted tree: a directory to boot. */
+  rootfs: string;
+  /** `sha256:HEX`: the manifest's digest, docker's image id, or the rootfs tar's sha256. */
+  digest: string;
+  kind: ImageKind;
+  /** True when the tree was already there and nothing was extracted. */
+  cached: boolean;
+  /** What the extraction left out (device nodes as non-root, unknown entry types). */
+  warnings: string[];
+}
+
+async function fileDigest(path: string, algorithm: DigestAlgorithm): Promise<{ digest: string; bytes: number }> {
+  const hash = createHash(algorithm);
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { digest: `${algorithm}:${hash.digest('hex')}`, bytes };
+}
+
+/**
+ * Extracts one layer file. When the extraction fails, the blob's digest is checked first: a
+ * corrupted blob usually shows as a gzip or tar error, and its digest is the better message.
+ */
+async function applyLayer(writer: TreeWriter, layer: LayerSource): Promise<void> {
+  const raw = new HashTap(layer.digest ? parseDigest(layer.digest, layer.where).algorithm : 'sha256');
+  const uncompressed = layer.diffId ? new HashTap(parseDigest(layer.diffId, layer.where).algorithm) : undefined;
+  const codec = layer.codec ?? tarCodec(await readHead(layer.file), `layer ${layer.where}`);
+  const checkRaw = ({ digest, bytes }: { digest: string; bytes: number }) => {
+    if (layer.digest) checkDigest('layer', layer.digest, digest, layer.where, layer.size === undefined ? undefined : { expected: layer.size, actual: bytes });
+  };
+  const checkDiffId = (digest: string) => {
+    if (layer.diffId) checkDigest('layer (uncompressed, diff_id)', layer.diffId, digest, layer.where);
+  };
+  writer.beginLayer();
+  try {
+    await forEachTarEntry(createReadStream(layer.file), [raw, ...decoder(codec), ...(uncompressed ? [uncompressed] : [])], (entry) => writer.write(entry));
+  } catch (cause) {
+    if (layer.digest) checkRaw(await fileDigest(layer.file, raw.algorithm));
+    // An uncompressed docker layer is its own diff_id: the same check, by the digest it has.
+    else if (layer.diffId && uncompressed && codec === 'none') checkDiffId((await fileDigest(layer.file, uncompressed.algorithm)).digest);
+    if (cause instanceof Error && !(cause instanceof DigestMismatchError)) cause.message = `${layer.where}: ${cause.message}`;
+    throw cause;
+  }
+  checkRaw({ digest: raw.digest(), bytes: raw.bytes });
+  if (uncompressed) checkDiffId(uncompressed.digest());
+}
+
+export async function resolveImage(path: string, options: ResolveImageOptions = {}): Promise<ResolvedImage> {
+  const source = resolve(path);
+  const log = options.log ?? (() => undefined);
+  const plan = await planImage(source, options.platform ?? DEFAULT_PLATFORM);
+  const digest = formatDigest(plan.digest);
+  const directory = rootfsCacheDirectory(options.cacheDir ?? cacheDirectory());
+  const rootfs = join(directory, cacheEntryName(plan.digest));
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  for (const name of await removeStaleTemporaries(directory)) log(`removed ${join(directory, name)}, left by an extraction that did not finish`);
+  if (existsSync(rootfs)) {
+    log(`image ${source} (${digest}): cached at ${rootfs}`);
+    return { rootfs, digest, kind: plan.kind, cached: true, warnings: [] };
+  }
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const temporary = await makeTemporary(directory, cacheEntryName(plan.digest));
+  try {
+    const layers = await plan.layers(join(temporary.path, 'layers'), new Budget(limits, source));
+    const tree = join(temporary.path, 'tree');
+    await mkdir(tree, { mode: 0o700 });
+    const writer = new TreeWriter(tree, { privileged: options.privileged ?? process.getuid?.() === 0, budget: new Budget(limits, source) });
+    for (const [i, layer] of layers.entries()) {
+      log(`image ${source}: extracting layer ${i + 1}/${layers.length} ${layer.digest ?? layer.diffId ?? ''}`.trimEnd());
+      await applyLayer(writer, layer);
+    }
+    const warnings = await writer.finish();
+    await publish(tree, rootfs);
+    log(`image ${source} (${digest}): extracted to ${rootfs}`);
+    return { rootfs, digest, kind: plan.kind, cached: false, warnings };
+  } finally {
+    await temporary.dispose();
+  }
+}
