@@ -63,6 +63,11 @@ vm-test: all demo-rootfs
 
 test: typecheck unit-test vm-test
 
+# A (chrootvm) against B (busybox floor) and C (bare runtime), plus boot phases and initrd codecs:
+# BENCH_RUNS=N boots of each (default 5), BENCH_MEMORY=1 adds the smallest --memory per codec.
+bench: all demo-rootfs
+	$(NODE) scripts/bench/main.ts $(DEMO_ROOTFS)
+
 # The CLIs run from a copy of the project tree (with only the production npm packages), and the
 # commands in BINDIR point into it; the init also goes where osbuild looks for it.
 install: all
@@ -75,6 +80,11 @@ install: all
 	ln -sf $(PKGDIR)/bin/chrootvm $(DESTDIR)$(BINDIR)/chrootvm
 	ln -sf $(PKGDIR)/bin/mkvirtinitrd $(DESTDIR)$(BINDIR)/mkvirtinitrd
 	install -m 0755 build/init $(DESTDIR)$(LIBDIR)/osbuild/initrd/initrd
+
+# Boots the demo rootfs SOAK_RUNS times in a row (default 100): hangs, failures, boot-time spread.
+.PHONY: soak
+soak: all demo-rootfs
+	$(NODE) scripts/soak.ts $(DEMO_ROOTFS)
 
 clean:
 	rm -rf build

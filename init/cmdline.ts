@@ -39,9 +39,12 @@ export interface BootConfig {
   initArgs: string[];
   debug: boolean;
   run?: RunRequest;
+  /** How long each share may take to appear (virtinitrd.share_timeout=); the init's default otherwise. */
+  shareTimeoutSeconds?: number;
 }
 
 export const RUN_PARAMETER = 'virtinitrd.run';
+export const SHARE_TIMEOUT_PARAMETER = 'virtinitrd.share_timeout';
 
 export class CmdlineError extends Error {
   constructor(message: string) {
@@ -169,6 +172,9 @@ export function parseCmdline(text: string): BootConfig {
       case RUN_PARAMETER:
         config.run = decodeRunRequest(value ?? '');
         break;
+      case SHARE_TIMEOUT_PARAMETER:
+        config.shareTimeoutSeconds = parseSeconds(SHARE_TIMEOUT_PARAMETER, value ?? '');
+        break;
     }
   }
   // osbuild boots with `root=rootfs rootfstype=virtiofs` and no rootfs=: the kernel's own way of
@@ -180,6 +186,13 @@ export function parseCmdline(text: string): BootConfig {
   }
   if (tagsSeen.has(config.rootfs)) throw new CmdlineError(`tag "${config.rootfs}" is both the rootfs and a mount`);
   return config;
+}
+
+/** A positive number of seconds, fractions allowed. */
+function parseSeconds(parameter: string, value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(seconds > 0)) throw new CmdlineError(`${parameter}=${value}: expected a number of seconds greater than 0`);
+  return seconds;
 }
 
 /** base64url of JSON: survives the kernel's splitting, which has no escape for quotes or newlines. */
@@ -238,6 +251,7 @@ export function formatBootParameters(config: BootConfig): string[] {
   if (config.init !== '/bin/sh') words.push(`init=${quoteValue('init', config.init)}`);
   if (config.debug) words.push('debug');
   if (config.run) words.push(`${RUN_PARAMETER}=${encodeRunRequest(config.run)}`);
+  if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);
   if (config.initArgs.length > 0) words.push('--', ...config.initArgs.map((arg) => quoteValue('init argument', arg)));
   return words;
 }

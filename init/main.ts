@@ -28,6 +28,8 @@ interface Step {
 
 let config: BootConfig;
 const term = process.env.TERM;
+/** Modules that failed to load, as `name (ERRNO)`: the likely cause of a share that never appears. */
+let moduleFailures: string[] = [];
 
 const steps: Step[] = [
   {
@@ -63,7 +65,7 @@ const steps: Step[] = [
     name: 'load kernel modules',
     required: false,
     run() {
-      loadModules(initrdPaths.modules);
+      moduleFailures = loadModules(initrdPaths.modules).failed.map(({ module, errno }) => `${module} (${errno})`);
     },
   },
   {
@@ -71,18 +73,28 @@ const steps: Step[] = [
     required: true,
     run() {
       if (!config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker)) moveSystemToTmpfs(initrdPaths.newRoot, config.rw);
-      else mountShare(config.rootfs, initrdPaths.newRoot, !config.rw);
+      else mountShare(config.rootfs, initrdPaths.newRoot, !config.rw, shareTimeoutMs());
     },
   },
   {
     name: 'mount shares',
     required: true,
     run() {
-      for (const share of config.shares) mountShare(share.tag, join('/run/mnt', share.tag), share.readonly);
+      for (const share of config.shares) mountShare(share.tag, join('/run/mnt', share.tag), share.readonly, shareTimeoutMs());
     },
   },
   { name: 'switch root', required: true, run: () => switchRoot(initrdPaths.newRoot) },
 ];
+
+function shareTimeoutMs(): number | undefined {
+  return config.shareTimeoutSeconds === undefined ? undefined : config.shareTimeoutSeconds * 1000;
+}
+
+/** The boot goes on past a module that fails (it may not be needed), so a later failure says which did. */
+function withModuleFailures(cause: unknown): unknown {
+  if (moduleFailures.length === 0) return cause;
+  return new Error(`${cause instanceof Error ? cause.message : String(cause)}; kernel modules that failed to load: ${moduleFailures.join(', ')}`);
+}
 
 async function boot(): Promise<never> {
   debug('init started');
@@ -91,7 +103,7 @@ async function boot(): Promise<never> {
     try {
       step.run();
     } catch (cause) {
-      if (step.required) fatal(step.name, cause);
+      if (step.required) fatal(step.name, withModuleFailures(cause));
       warn(`${step.name}: ${cause instanceof Error ? cause.message : cause}`);
     }
   }

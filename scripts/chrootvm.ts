@@ -125,7 +125,9 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   for (const [index, share] of exported.entries()) {
     const socket = join(workdir, `fs${index}.sock`);
     const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption);
-    if (share.readonly) log(`share "${share.tag}" read-only, enforced by ${readonlyEnforced ? 'virtiofsd' : 'the guest mount only'}`);
+    if (share.readonly) {
+      log(`share "${share.tag}" read-only, enforced by ${readonlyEnforced ? 'virtiofsd' : 'the guest mount only (a guest root user can remount it writable)'}`);
+    }
     const daemon = start(argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     cleanup.add(`virtiofsd for "${share.tag}"`, () => stop(daemon));
     daemons.push({ tag: share.tag, daemon });

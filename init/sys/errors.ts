@@ -1,7 +1,14 @@
 import { constants } from 'node:os';
 
+/**
+ * Linux errnos (x86_64 numbers) that Node does not name: finit_module reports a module's signature
+ * problems with the key errnos (a modified signed module is EKEYREJECTED even when signatures are
+ * not enforced).
+ */
+const LINUX_ONLY_ERRNOS: Record<string, number> = { ENOPKG: 65, ENOKEY: 126, EKEYEXPIRED: 127, EKEYREVOKED: 128, EKEYREJECTED: 129 };
+
 const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, code]) => [code, name]),
+  [...Object.entries(LINUX_ONLY_ERRNOS), ...Object.entries(constants.errno)].map(([name, code]) => [code, name]),
 );
 
 /** `ENOENT` for 2; `errno 4242` for a number the platform does not name. */

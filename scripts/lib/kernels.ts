@@ -95,14 +95,28 @@ export async function moddirFor(root: string, version: string): Promise<string |
 
 const LOOKED_AT = 'usr/lib/modules/*/vmlinuz and boot/vmlinuz-*';
 
-/** Kernels in `rootfs`, newest first, one per version (usr/lib/modules/V/vmlinuz before boot/vmlinuz-V). */
-export async function findKernels(rootfs: string): Promise<KernelCandidate[]> {
-  const found: Array<{ rel: string; version: string }> = [
+/** Where a kernel of each version would be, relative to the rootfs, whether or not it is there. */
+async function kernelPlaces(rootfs: string): Promise<Array<{ rel: string; version: string }>> {
+  return [
     ...(await list(rootfs, 'usr/lib/modules')).map((v) => ({ rel: `usr/lib/modules/${v}/vmlinuz`, version: v })),
     ...(await list(rootfs, 'boot'))
       .filter((name) => name.startsWith('vmlinuz-'))
       .map((name) => ({ rel: `boot/${name}`, version: name.slice('vmlinuz-'.length) })),
   ];
+}
+
+/** Why an entry named like a kernel is not one to boot; undefined when there is no such entry. */
+async function whyUnusable(rootfs: string, rel: string): Promise<string | undefined> {
+  const entry = await lstat(join(rootfs, rel)).catch(() => undefined);
+  if (entry === undefined) return undefined;
+  const path = await resolveInRoot(rootfs, rel);
+  if (path === null) return 'a dangling symlink';
+  return (await stat(path)).isDirectory() ? 'a directory' : 'not a regular file';
+}
+
+/** Kernels in `rootfs`, newest first, one per version (usr/lib/modules/V/vmlinuz before boot/vmlinuz-V). */
+export async function findKernels(rootfs: string): Promise<KernelCandidate[]> {
+  const found = await kernelPlaces(rootfs);
   const byVersion = new Map<string, KernelCandidate>();
   for (const { rel, version } of found) {
     if (byVersion.has(version)) continue;
@@ -116,7 +130,16 @@ export async function findKernels(rootfs: string): Promise<KernelCandidate[]> {
 /** The newest kernel of `rootfs` that has a modules directory; `note` names the ones passed over. */
 export async function pickKernel(rootfs: string): Promise<PickedKernel> {
   const candidates = await findKernels(rootfs);
-  if (candidates.length === 0) throw new Error(`no kernel found in ${rootfs}: looked for ${LOOKED_AT}`);
+  if (candidates.length === 0) {
+    // Something named like a kernel that is not one (a directory, a dangling link) is said, or the
+    // message would deny a file the user can see.
+    const unusable: string[] = [];
+    for (const { rel } of await kernelPlaces(rootfs)) {
+      const why = await whyUnusable(rootfs, rel);
+      if (why) unusable.push(`${rel} (${why})`);
+    }
+    throw new Error(`no kernel found in ${rootfs}: looked for ${LOOKED_AT}${unusable.length > 0 ? `; unusable: ${unusable.join(', ')}` : ''}`);
+  }
   const chosen = candidates.find((c) => c.moddir !== null);
   if (chosen === undefined || chosen.moddir === null) {
     const names = candidates.map((c) => c.found).join(', ');

@@ -53,11 +53,11 @@ export async function stop(process: Started, graceMs = 2000): Promise<void> {
 
 /** Waits for a daemon's socket to appear; fails early, with its stderr, if the daemon exits instead. */
 export async function waitForSocket(daemon: Started, socket: string, what: string, timeoutMs = 10_000): Promise<void> {
-  let exited = false;
-  void daemon.exited.then(() => (exited = true));
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void daemon.exited.then((result) => (exit = result));
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(socket)) {
-    if (exited) throw new Error(`${what} exited before creating its socket: ${daemon.stderr.lastLines() || 'no message'}`);
+    if (exit) throw new Error(`${what} exited before creating its socket (${describeExit(exit)}): ${daemon.stderr.lastLines() || 'no message'}`);
     if (Date.now() > deadline) throw new Error(`${what} did not create ${socket} within ${timeoutMs / 1000} s`);
     await sleep(10);
   }

@@ -69,7 +69,9 @@ export function inspectVirtiofsd(binary: string): Promise<VirtiofsdFeatures> {
   return new Promise((resolve, reject) => {
     execFile(binary, ['--help'], { timeout: 5000 }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`${binary} --help: ${err.message}`));
+        // execFile's error: `code` is the exit status, or an errno name when it could not run at all.
+        const how = typeof err.code === 'number' ? `exit status ${err.code}` : err.signal ? `killed by ${err.signal}` : String(err.code ?? err.message);
+        reject(new Error(`${binary} --help failed (${how}): ${`${stderr}`.trim().split('\n').slice(-3).join(' ') || 'no message'}`));
         return;
       }
       const help = `${stdout}${stderr}`;

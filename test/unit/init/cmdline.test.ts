@@ -98,6 +98,8 @@ const PARSES: Array<[string, string, Partial<BootConfig>]> = [
     { debug: true, initArgs: ['rw', 'mount=x', 'init=/nope', 'rootfs=', '--'] },
   ],
   ['-- at the end: no args', 'rw --', { rw: true }],
+  ['share timeout in whole seconds', 'virtinitrd.share_timeout=3', { shareTimeoutSeconds: 3 }],
+  ['share timeout with a fraction', 'virtinitrd.share_timeout=0.5', { shareTimeoutSeconds: 0.5 }],
 ];
 
 for (const [name, input, overrides] of PARSES) {
@@ -166,6 +168,11 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
   ['run stdio missing', runWith({ stdio: undefined }), RUN_SHAPE],
   ['run size not integers', runWith({ size: { rows: '24', columns: 80 } }), `kernel command line: ${RUN_PARAMETER}= size must be {rows: integer, columns: integer}`],
   ['run stdio too short', runWith({ stdio: ['/dev/ttyS0', '/dev/ttyS0'] }), RUN_SHAPE],
+  ['share timeout empty', 'virtinitrd.share_timeout=', 'kernel command line: virtinitrd.share_timeout=: expected a number of seconds greater than 0'],
+  ['share timeout zero', 'virtinitrd.share_timeout=0', 'kernel command line: virtinitrd.share_timeout=0: expected a number of seconds greater than 0'],
+  ['share timeout negative', 'virtinitrd.share_timeout=-1', 'kernel command line: virtinitrd.share_timeout=-1: expected a number of seconds greater than 0'],
+  ['share timeout with a unit', 'virtinitrd.share_timeout=5s', 'kernel command line: virtinitrd.share_timeout=5s: expected a number of seconds greater than 0'],
+  ['share timeout in hex', 'virtinitrd.share_timeout=0x10', 'kernel command line: virtinitrd.share_timeout=0x10: expected a number of seconds greater than 0'],
   ['run stdio not absolute', runWith({ stdio: ['/dev/ttyS0', 'ttyS0', '/dev/ttyS3'] }), RUN_SHAPE],
 ];
 
@@ -199,6 +206,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['init args that look like parameters', { ...DEFAULTS, initArgs: ['rw', 'mount=x', 'rootfs=', '--', 'init=a b'] }],
   ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
   ['the default tag named explicitly', { ...DEFAULTS, rootfsNamed: true }],
+  ['share timeout', { ...DEFAULTS, shareTimeoutSeconds: 2.5 }],
   ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'], size: { rows: 24, columns: 80 } } }],
 ];
 

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readlinkSync, realpathSync } from 'node:fs';
+import { cp, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { libraryClosure } from '../../../../packer/elf/closure.ts';
 import type { ClosureEntry } from '../../../../packer/elf/closure.ts';
@@ -97,3 +99,37 @@ test('libraryClosure of the pinned node and ffi-rs matches what ld.so loads on t
   const interp = /\[Requesting program interpreter: (.*)\]/.exec(execFileSync('readelf', ['-lW', roots[0]!]).toString())![1]!;
   assert.ok(entries.some((e) => e.path === interp) || entries.some((e) => e.kind === 'symlink' && interp.startsWith(`${e.path}/`)), interp);
 });
+
+// Links that would leave the tree if followed on the host: the walk keeps "/" at the tree's root,
+// so they reach the tree's /usr/bin/app (an absolute or ..-laden way in), or nothing (a host-only file).
+const ESCAPES: Array<{ name: string; link: string; target: string; root?: string; error?: string }> = [
+  { name: 'an absolute link to a host-only file', link: 'usr/bin/to-host', target: '/bin/true', error: '/usr/bin/to-host does not exist or is not a regular file' },
+  { name: 'a relative link climbing above the root', link: 'usr/bin/up', target: '../../../../../../../../bin/true', error: '/usr/bin/up does not exist or is not a regular file' },
+  { name: 'a root path climbing above the root', link: 'usr/bin/unused', target: 'app', root: '/../../../bin/true', error: '/../../../bin/true does not exist or is not a regular file' },
+  { name: 'a relative link climbing above the root lands inside it', link: 'usr/bin/app-up', target: '../../../../../../usr/bin/app' },
+];
+
+for (const c of ESCAPES) {
+  test(`libraryClosure never follows a link out of the tree: ${c.name}`, async () => {
+    const tree = await mkdtemp(join(tmpdir(), 'closure-test-'));
+    try {
+      await cp(TREE, tree, { recursive: true, verbatimSymlinks: true });
+      await symlink(c.target, join(tree, c.link));
+      const root = c.root ?? `/${c.link}`;
+      const run = libraryClosure([root], { root: tree });
+      if (c.error !== undefined) {
+        await assert.rejects(run, { message: c.error });
+      } else {
+        const entries = await run;
+        assert.deepEqual(entries.filter((e) => e.kind === 'file').map((e) => e.kind === 'file' && e.source), [
+          join(tree, 'usr/lib/x86_64-linux-gnu/ld-fixture.so.2'),
+          join(tree, 'usr/lib/app/libfoo.so.1'),
+          join(tree, 'usr/lib/app/libbaz.so.1'),
+          join(tree, 'usr/lib/x86_64-linux-gnu/libbar.so.2.0'),
+        ]);
+      }
+    } finally {
+      await rm(tree, { recursive: true, force: true });
+    }
+  });
+}

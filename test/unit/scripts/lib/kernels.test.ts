@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findKernels, pickKernel, resolveInRoot } from '../../../../scripts/lib/kernels.ts';
 
@@ -63,6 +66,23 @@ test('pickKernel: a kernel without modules is an error naming it and the places 
     message: `no kernel in ${root('no-moddir')} has its modules: found boot/vmlinuz-6.1.0-27-amd64, `
       + 'but none of usr/lib/modules/VERSION, lib/modules/VERSION',
   });
+});
+
+test('pickKernel: entries named like a kernel that are not one are named with why', async () => {
+  const r = await mkdtemp(join(tmpdir(), 'kernels-test-'));
+  try {
+    await mkdir(join(r, 'boot/vmlinuz-6.1.0-1-amd64'), { recursive: true });
+    await symlink('/boot/nowhere', join(r, 'boot/vmlinuz-6.1.0-2-amd64'));
+    await mkdir(join(r, 'usr/lib/modules/6.1.0-3-amd64/vmlinuz'), { recursive: true });
+    // A module directory without a vmlinuz is not a kernel anybody would expect: not named.
+    await mkdir(join(r, 'usr/lib/modules/6.1.0-4-amd64'), { recursive: true });
+    await assert.rejects(pickKernel(r), {
+      message: `no kernel found in ${r}: looked for usr/lib/modules/*/vmlinuz and boot/vmlinuz-*; unusable: `
+        + 'usr/lib/modules/6.1.0-3-amd64/vmlinuz (a directory), boot/vmlinuz-6.1.0-1-amd64 (a directory), boot/vmlinuz-6.1.0-2-amd64 (a dangling symlink)',
+    });
+  } finally {
+    await rm(r, { recursive: true, force: true });
+  }
 });
 
 test('pickKernel: a rootfs that does not exist has no kernel', async () => {

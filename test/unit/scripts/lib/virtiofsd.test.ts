@@ -135,8 +135,13 @@ test('inspectVirtiofsd: a binary that is no virtiofsd is named in the error', ()
 }));
 
 test('inspectVirtiofsd: a binary that cannot run is named in the error', async () => {
-  await assert.rejects(inspectVirtiofsd('/nonexistent/virtiofsd'), { message: /^\/nonexistent\/virtiofsd --help: spawn \/nonexistent\/virtiofsd ENOENT$/ });
+  await assert.rejects(inspectVirtiofsd('/nonexistent/virtiofsd'), { message: '/nonexistent/virtiofsd --help failed (ENOENT): no message' });
 });
+
+test('inspectVirtiofsd: a binary whose --help fails is named with its exit status and last words', () => withTemp(async (dir) => {
+  const fake = await script(join(dir, 'virtiofsd'), 'echo one >&2; echo "two" >&2; exit 3');
+  await assert.rejects(inspectVirtiofsd(fake), { message: `${fake} --help failed (exit status 3): one two` });
+}));
 
 test('findVirtiofsd: $VIRTIOFSD first, then PATH (skipping non-executables), then the fixed places', () => withTemp(async (dir) => {
   for (const sub of ['env', 'path1', 'path2', 'fixed']) await mkdir(join(dir, sub));
