@@ -119,14 +119,16 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
 
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
+  // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
+  const isRoot = process.getuid?.() === 0;
   log(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const exported = [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }, ...shares];
   const daemons: { tag: string; daemon: Started }[] = [];
   for (const [index, share] of exported.entries()) {
     const socket = join(workdir, `fs${index}.sock`);
-    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption);
+    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, isRoot);
     if (share.readonly) {
-      log(`share "${share.tag}" read-only, enforced by ${readonlyEnforced ? 'virtiofsd' : 'the guest mount only (a guest root user can remount it writable)'}`);
+      log(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
     }
     const daemon = start(argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     cleanup.add(`virtiofsd for "${share.tag}"`, () => stop(daemon));

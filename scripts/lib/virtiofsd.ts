@@ -97,27 +97,42 @@ const cacheFor = (share: VirtiofsdShare): 'always' | 'auto' => (share.readonly ?
 const fuseOptValue = (value: string): string => value.replace(/[\\,]/g, '\\$&');
 
 /**
+ * Runs a daemon in a private mount namespace where `dir` is a read-only bind mount of itself: the
+ * host kernel then refuses every write through it, whatever the guest remounts. The host's own
+ * mount table is untouched. Needs root (CAP_SYS_ADMIN) and util-linux's unshare.
+ */
+export function inReadonlyView(dir: string, argv: readonly string[]): string[] {
+  return [
+    'unshare', '--mount', '--propagation', 'private', '--',
+    'sh', '-c', 'mount --bind -- "$1" "$1" && mount -o remount,bind,ro -- "$1" "$1" && shift && exec "$@"',
+    'virtiofsd-readonly', dir, ...argv,
+  ];
+}
+
+/**
  * The command line of one virtiofsd serving one share. `readonlyEnforced` is
- * true only when virtiofsd itself refuses writes; otherwise a read-only share
- * relies on the guest mounting it read-only.
+ * true when the host refuses writes (virtiofsd's own --readonly, or a read-only
+ * bind mount when we may make one); otherwise a read-only share relies on the
+ * guest mounting it read-only.
  */
 export function virtiofsdArgv(
   flavour: Flavour,
   binary: string,
   share: VirtiofsdShare,
   readonlyOption: boolean = flavour === 'rust',
+  canBindReadonly = false,
 ): { argv: string[]; readonlyEnforced: boolean } {
   const cache = cacheFor(share);
   // sandbox=chroot: confines the daemon to the shared directory without
   // creating namespaces, which containers and some CI hosts forbid.
   if (flavour === 'c') {
-    return {
-      argv: [
-        binary, `--socket-path=${share.socket}`, '-o', `source=${fuseOptValue(share.dir)}`,
-        '-o', 'sandbox=chroot', '-o', `cache=${cache}`, '-o', 'log_level=err',
-      ],
-      readonlyEnforced: false,
-    };
+    const argv = [
+      binary, `--socket-path=${share.socket}`, '-o', `source=${fuseOptValue(share.dir)}`,
+      '-o', 'sandbox=chroot', '-o', `cache=${cache}`, '-o', 'log_level=err',
+    ];
+    // The C virtiofsd has no read-only mode of its own.
+    const readonlyEnforced = share.readonly && canBindReadonly;
+    return { argv: readonlyEnforced ? inReadonlyView(share.dir, argv) : argv, readonlyEnforced };
   }
   const readonlyEnforced = share.readonly && readonlyOption;
   return {

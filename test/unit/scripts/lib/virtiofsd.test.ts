@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  detectFlavour, findVirtiofsd, helpHasReadonly, inspectVirtiofsd, virtiofsdArgv,
+  detectFlavour, findVirtiofsd, helpHasReadonly, inReadonlyView, inspectVirtiofsd, virtiofsdArgv,
 } from '../../../../scripts/lib/virtiofsd.ts';
 
 const FIXTURES = new URL('../../../fixtures/virtiofsd/', import.meta.url);
@@ -61,6 +61,18 @@ const ARGVS: Array<[string, ReturnType<typeof virtiofsdArgv>, ReturnType<typeof 
   ['C, read-only share', virtiofsdArgv('c', C_BINARY, RO), {
     argv: [C_BINARY, '--socket-path=/run/vm/rootfs.sock', '-o', 'source=/srv/root', '-o', 'sandbox=chroot',
       '-o', 'cache=always', '-o', 'log_level=err'],
+    readonlyEnforced: false,
+  }],
+  ['C, read-only share, run by root: a read-only bind mount in its own mount namespace', virtiofsdArgv('c', C_BINARY, RO, false, true), {
+    argv: ['unshare', '--mount', '--propagation', 'private', '--',
+      'sh', '-c', 'mount --bind -- "$1" "$1" && mount -o remount,bind,ro -- "$1" "$1" && shift && exec "$@"', 'virtiofsd-readonly', '/srv/root',
+      C_BINARY, '--socket-path=/run/vm/rootfs.sock', '-o', 'source=/srv/root', '-o', 'sandbox=chroot',
+      '-o', 'cache=always', '-o', 'log_level=err'],
+    readonlyEnforced: true,
+  }],
+  ['C, writable share, run by root: no read-only view', virtiofsdArgv('c', C_BINARY, RW, false, true), {
+    argv: [C_BINARY, '--socket-path=/run/vm/data.sock', '-o', 'source=/home/u/data', '-o', 'sandbox=chroot',
+      '-o', 'cache=auto', '-o', 'log_level=err'],
     readonlyEnforced: false,
   }],
   ['C, writable share', virtiofsdArgv('c', C_BINARY, RW), {
@@ -168,4 +180,14 @@ test('findVirtiofsd: nothing found lists what was tried and where Debian ships i
       + 'Debian 12 ships it as /usr/lib/qemu/virtiofsd in qemu-system-common (installed with qemu-system-x86); '
       + 'later Debian releases in the package virtiofsd. Or set VIRTIOFSD to its path.',
   });
+}));
+
+test('inReadonlyView: the command cannot write the directory, and the host mount table is untouched', { skip: process.getuid?.() === 0 ? false : 'bind mounts need root' }, () => withTemp(async (dir) => {
+  await writeFile(join(dir, 'kept'), 'original\n');
+  const argv = inReadonlyView(dir, ['sh', '-c', 'echo changed > "$0/kept"; echo "status $?"', dir]);
+  const run = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  assert.equal(run.stdout, 'status 2\n');
+  assert.match(run.stderr, /Read-only file system/);
+  assert.equal(await readFile(join(dir, 'kept'), 'utf8'), 'original\n');
+  assert.doesNotMatch(await readFile('/proc/self/mountinfo', 'utf8'), new RegExp(dir));
 }));
