@@ -1,0 +1,48 @@
+/** The comparisons the benchmark ends with, computed from the medians. */
+import { mebibytes, seconds } from './table.ts';
+
+export interface RatioInput {
+  /** A: `chrootvm ROOTFS true`, wall seconds on the host. */
+  chrootvmWall: number;
+  /** B: the busybox floor in the same VM, wall seconds on the host. */
+  floorWall: number;
+  /** A with `debug`: /init started → command started, guest seconds (the runtime's startup and the init's steps). */
+  initPhase: number;
+  /** C: /init started → power down, guest seconds (the runtime's startup, dlopen of ffi-rs, one reboot call). */
+  bareRuntime: number;
+  /** A with `debug`: JS started → command started, the init's steps as the init itself measures them. */
+  initSteps: number;
+  /** The initrd as a plain cpio. */
+  uncompressedInitrdBytes: number;
+  /** The Node runtime after `strip --strip-all`, before the SEA blob goes in. */
+  strippedRuntimeBytes: number;
+}
+
+export interface Ratio {
+  name: string;
+  value: number;
+  text: string;
+}
+
+export function computeRatios(input: RatioInput): Ratio[] {
+  const wall = input.chrootvmWall / input.floorWall;
+  const initOwn = input.initPhase - input.bareRuntime;
+  const size = input.uncompressedInitrdBytes / input.strippedRuntimeBytes;
+  return [
+    {
+      name: 'A/B wall (chrootvm / busybox floor)',
+      value: wall,
+      text: `${wall.toFixed(2)}x (${seconds(input.chrootvmWall)} s / ${seconds(input.floorWall)} s)`,
+    },
+    {
+      name: 'init phase − bare runtime (C)',
+      value: initOwn,
+      text: `${seconds(initOwn)} s (${seconds(input.initPhase)} s − ${seconds(input.bareRuntime)} s; the init's own log says ${seconds(input.initSteps)} s)`,
+    },
+    {
+      name: 'initrd uncompressed / stripped runtime',
+      value: size,
+      text: `${size.toFixed(2)}x (${mebibytes(input.uncompressedInitrdBytes)} MiB / ${mebibytes(input.strippedRuntimeBytes)} MiB)`,
+    },
+  ];
+}
