@@ -16,8 +16,8 @@ import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostSh
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
-import { MODDIR_PLACES, moddirFor, pickKernel } from './lib/kernels.ts';
-import { parseKernelImage } from './lib/kernel-image.ts';
+import { chooseKernel } from './lib/kernel-choice.ts';
+import { resolveImage } from './lib/image/resolve-image.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary, type RunEnd } from './lib/outcome.ts';
 import { qemuArgv } from './lib/plan.ts';
 import { listenForQmp, shutdownReason } from './lib/qmp.ts';
@@ -55,29 +55,30 @@ async function checkShares(shares: readonly HostShare[]): Promise<HostShare[]> {
   return checked;
 }
 
-/** The kernel and the module directory its initrd is built from. */
-async function chooseKernel(options: ChrootvmOptions, rootfs: string, log: (text: string) => void) {
-  if (!options.kernel) {
-    const found = await pickKernel(rootfs);
-    if (found.note) process.stderr.write(`chrootvm: ${found.note}\n`);
-    log(`kernel ${found.kernel} (${found.version})`);
-    return { kernel: found.kernel, moddir: found.moddir };
+/**
+ * The directory shared as the guest's root: ROOTFS, or an image extracted into the cache (copied
+ * into the private temp dir for --rw, so no run writes the cached tree), or none when a
+ * whole-system --initrd is booted (its first operand is then not a directory but the command).
+ */
+async function chooseRootfs(
+  options: ChrootvmOptions,
+  workdir: string,
+  log: (text: string) => void,
+): Promise<{ rootfs: string | undefined; command: string[] }> {
+  const command = options.command;
+  if (options.image) {
+    const image = await resolveImage(options.image, { log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
+    for (const warning of image.warnings) process.stderr.write(`chrootvm: --image ${options.image}: ${warning}\n`);
+    if (!options.rw) return { rootfs: image.rootfs, command };
+    const copy = join(workdir, 'rootfs');
+    execFileSync('cp', ['-a', '--reflink=auto', '--', image.rootfs, copy]);
+    return { rootfs: copy, command };
   }
-  const kernel = resolve(options.kernel);
-  const bytes = await readFile(kernel).catch((cause: NodeJS.ErrnoException) => fail(`--kernel ${options.kernel}: cannot read it (${cause.code})`));
-  const { release } = (() => {
-    try {
-      return parseKernelImage(bytes, `--kernel ${options.kernel}`);
-    } catch (cause) {
-      return fail((cause as Error).message);
-    }
-  })();
-  log(`kernel ${kernel} (${release})`);
-  const moddir = await moddirFor(rootfs, release);
-  if (!moddir && !options.initrd) {
-    fail(`--kernel ${options.kernel} is release ${release}, but ${rootfs} has no ${MODDIR_PLACES.map((place) => `${place}/${release}`).join(' or ')} to build its initrd from (or give --initrd)`);
+  if (options.rootfs === undefined) return { rootfs: undefined, command };
+  if (options.initrd && !(await stat(options.rootfs).then((info) => info.isDirectory(), () => false))) {
+    return { rootfs: undefined, command: [options.rootfs, ...command] };
   }
-  return { kernel, moddir: moddir ?? '' };
+  return { rootfs: await requireDirectory(options.rootfs, 'ROOTFS'), command };
 }
 
 function saveTerminal(): string | undefined {
@@ -97,32 +98,39 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   const log = (text: string) => {
     if (options.debug) process.stderr.write(`chrootvm: ${text}\n`);
   };
-  const rootfs = await requireDirectory(options.rootfs, 'ROOTFS');
+  const workdir = await mkdtemp(join(tmpdir(), 'chrootvm-'));
+  cleanup.add(`temporary directory ${workdir}`, () => rm(workdir, { recursive: true, force: true }));
   const shares = await checkShares(options.shares);
-  const { kernel, moddir } = await chooseKernel(options, rootfs, log);
+  const { rootfs, command } = await chooseRootfs(options, workdir, log);
+  const kernel = await chooseKernel({
+    kernel: options.kernel,
+    kernelFrom: options.kernelFrom,
+    rootfs,
+    fromImage: options.image !== undefined,
+    initrdGiven: options.initrd !== undefined,
+  }).catch((cause: Error) => fail(cause.message));
+  if (kernel.note) process.stderr.write(`chrootvm: ${kernel.note}\n`);
+  log(`kernel ${kernel.kernel} (${kernel.release}), from ${kernel.why}`);
   // Both cost time only on a first run; the vmlinux lets qemu skip the kernel's own decompressor
   // (PVH entry), which under TCG is a large part of a boot.
   const [initrd, pvh] = await Promise.all([
     options.initrd
       ? resolve(options.initrd)
-      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir, extraModules: [] }, 'lz4', log).catch((cause: Error) =>
-          fail(`building the initrd: ${cause.message}`),
+      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: [] }, 'lz4', log).catch(
+          (cause: Error) => fail(`building the initrd: ${cause.message}`),
         ),
-    extractVmlinux(kernel, cacheDirectory()),
+    extractVmlinux(kernel.kernel, cacheDirectory()),
   ]);
   log(`PVH: ${pvh.reason}`);
   const accel = await chooseAccel(options.accel);
   log(`accelerator ${accel.accel}: ${accel.reason}`);
-
-  const workdir = await mkdtemp(join(tmpdir(), 'chrootvm-'));
-  cleanup.add(`temporary directory ${workdir}`, () => rm(workdir, { recursive: true, force: true }));
 
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
   // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
   const isRoot = process.getuid?.() === 0;
   log(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
-  const exported = [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }, ...shares];
+  const exported = [...(rootfs ? [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }] : []), ...shares];
   const daemons: { tag: string; daemon: Started }[] = [];
   for (const [index, share] of exported.entries()) {
     const socket = join(workdir, `fs${index}.sock`);
@@ -136,19 +144,20 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
     await waitForSocket(daemon, socket, `virtiofsd for "${share.tag}" (${share.path})`);
   }
 
-  const interactive = options.command.length === 0;
+  const interactive = command.length === 0;
   const boot: BootConfig = {
     rootfs: ROOTFS_TAG,
-    rootfsNamed: true,
+    // No rootfs share: the whole-system initrd is the root.
+    rootfsNamed: rootfs !== undefined,
     rw: options.rw,
     shares: shares.map(({ tag, readonly }) => ({ tag, readonly })),
     init: '/bin/sh',
     initArgs: [],
     debug: options.debug,
     run: {
-      argv: interactive ? ['/bin/sh'] : options.command,
+      argv: interactive ? ['/bin/sh'] : command,
       cwd: guestCwd(process.cwd(), [
-        { hostPath: rootfs, guestPath: '/' },
+        ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
         ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
       ]),
       interactive,
@@ -170,7 +179,7 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   cleanup.add('QMP listener', () => qmp.close());
   const argv = qemuArgv({
     qemu: DEFAULT_QEMU,
-    kernel: pvh.path ?? kernel,
+    kernel: pvh.path ?? kernel.kernel,
     initrd,
     memoryMiB: options.memoryMiB,
     cpus: options.cpus,

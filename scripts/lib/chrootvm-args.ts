@@ -1,7 +1,7 @@
 /**
  * chrootvm's command line, parsed without touching the system: chroot's shape
  * (`chrootvm [OPTION]... ROOTFS [COMMAND [ARG]...]`), so options stop at ROOTFS and everything
- * after it belongs to the command.
+ * after it belongs to the command. With --image there is no ROOTFS operand.
  */
 import minimist from 'minimist';
 import type { AccelRequest } from './accel.ts';
@@ -15,8 +15,13 @@ export interface HostShare {
 }
 
 export interface ChrootvmOptions {
-  rootfs: string;
+  /** The ROOTFS operand; absent with --image, or with a whole-system --initrd. */
+  rootfs?: string;
   command: string[];
+  /** --image: a container image or rootfs tarball to boot instead of a directory. */
+  image?: string;
+  /** --kernel-from: a rootfs whose kernel and modules to boot. */
+  kernelFrom?: string;
   shares: HostShare[];
   rw: boolean;
   kernel?: string;
@@ -32,23 +37,34 @@ export interface ChrootvmOptions {
 export { UsageError };
 
 export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
+       chrootvm [OPTION]... --image PATH [--] [COMMAND [ARG]...]
+       chrootvm [OPTION]... --initrd FILE [--] [COMMAND [ARG]...]   (a whole-system initrd)
 Boot ROOTFS (a directory) in a VM with its own kernel and run COMMAND there, or an interactive
 shell without one. Exits with COMMAND's status (125: the VM or chrootvm failed; 126/127: COMMAND
 could not be run / was not found; 128+N: COMMAND died of signal N; 124: --timeout expired).
 
   --mount TAG PATH      share host directory PATH writable at /run/mnt/TAG
   --mount-ro TAG PATH   share host directory PATH read-only at /run/mnt/TAG
-  --rw                  make ROOTFS writable (read-only by default)
+  --rw                  make ROOTFS writable (read-only by default; with --image, a private copy)
+  --image PATH          boot a container image or rootfs tarball instead of ROOTFS: an OCI layout
+                        directory, an OCI or docker archive, or a .tar/.tar.gz/.tar.zst rootfs
+                        (extracted once, cached by digest)
   --kernel PATH         kernel image (default: ROOTFS's usr/lib/modules/KVER/vmlinuz or boot/vmlinuz-KVER)
-  --initrd PATH         initramfs to boot (default: built for the kernel's modules, cached)
+  --kernel-from DIR     boot the kernel and modules of the rootfs DIR
+  --initrd PATH         initramfs to boot (default: built for the kernel's modules, cached); without
+                        ROOTFS, a whole-system initrd (mkvirtinitrd --rootfs) is the root itself
   --memory SIZE         guest memory, e.g. 512M, 2G (default 1G)
   --cpus N              guest CPUs (default 2)
   --accel auto|kvm|tcg  accelerator (default auto: KVM when a probe shows it works, else TCG)
   --timeout SECONDS     kill the VM and exit 124 after SECONDS
   --debug               show the kernel's and the init's messages
   -h, --help            show this help
+
+Without --kernel or --kernel-from, an image or a whole-system initrd boots the rootfs's own
+kernel if it has one, else the host's running kernel when its image and modules are readable.
 `;
 
+const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout'];
 const TWO_VALUE_OPTIONS = { '--mount': false, '--mount-ro': true } as const;
 
 function isTwoValueOption(word: string): word is keyof typeof TWO_VALUE_OPTIONS {
@@ -83,11 +99,11 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
       break;
     } else {
       rest.push(word);
-      if (['--kernel', '--initrd', '--memory', '--cpus', '--accel', '--timeout'].includes(word)) rest.push(argv[++index] ?? '');
+      if (VALUE_OPTIONS.includes(word)) rest.push(argv[++index] ?? '');
     }
   }
   const parsed = minimist(rest, {
-    string: ['kernel', 'initrd', 'memory', 'cpus', 'accel', 'timeout'],
+    string: VALUE_OPTIONS.map((option) => option.slice(2)),
     boolean: ['rw', 'debug', 'help'],
     alias: { h: 'help' },
     unknown: (option) => {
@@ -100,8 +116,10 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   const positional = argv.slice(index);
   if (positional[0] === '--') positional.shift();
   const help = Boolean(parsed.help);
-  const [rootfs, ...afterRootfs] = positional;
-  if (!rootfs && !help) throw new UsageError('ROOTFS is missing');
+  const image: string | undefined = parsed.image || undefined;
+  const rootfs = image ? undefined : positional[0];
+  const afterRootfs = image ? positional : positional.slice(1);
+  if (!rootfs && !image && !parsed.initrd && !help) throw new UsageError('ROOTFS is missing (or give --image PATH)');
   const command = afterRootfs[0] === '--' ? afterRootfs.slice(1) : afterRootfs;
 
   const accel = parsed.accel ?? 'auto';
@@ -113,8 +131,10 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     throw new UsageError(`--memory: ${(cause as Error).message}`);
   }
   return {
-    rootfs: rootfs ?? '',
+    rootfs,
     command,
+    image,
+    kernelFrom: parsed['kernel-from'] || undefined,
     shares,
     rw: Boolean(parsed.rw),
     kernel: parsed.kernel || undefined,

@@ -5,6 +5,8 @@ import { UsageError, parseChrootvmArgs, type ChrootvmOptions } from '../../../..
 const DEFAULTS: ChrootvmOptions = {
   rootfs: '/srv/root',
   command: [],
+  image: undefined,
+  kernelFrom: undefined,
   shares: [],
   rw: false,
   kernel: undefined,
@@ -56,8 +58,16 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   // Options stop at ROOTFS: these belong to the command.
   [['/srv/root', 'cmd', '--debug'], { command: ['cmd', '--debug'] }],
   [['/srv/root', 'cmd', '--rw', '--memory', '64G'], { command: ['cmd', '--rw', '--memory', '64G'] }],
-  [['--help'], { rootfs: '', help: true }],
-  [['-h'], { rootfs: '', help: true }],
+  [['--help'], { rootfs: undefined, help: true }],
+  [['-h'], { rootfs: undefined, help: true }],
+  // With --image every operand is the command.
+  [['--image', 'img.tar', 'make', 'check'], { rootfs: undefined, image: 'img.tar', command: ['make', 'check'] }],
+  [['--image', 'oci-dir', '--', '-x'], { rootfs: undefined, image: 'oci-dir', command: ['-x'] }],
+  [['--image', 'oci-dir'], { rootfs: undefined, image: 'oci-dir' }],
+  [['--kernel-from', '/srv/kernels', '--image', 'i'], { rootfs: undefined, image: 'i', kernelFrom: '/srv/kernels' }],
+  // A whole-system initrd needs no ROOTFS; chrootvm tells an operand that is no directory from a ROOTFS.
+  [['--initrd', 'sys.img'], { rootfs: undefined, initrd: 'sys.img' }],
+  [['--initrd', 'sys.img', 'uname', '-r'], { rootfs: 'uname', initrd: 'sys.img', command: ['-r'] }],
   [['--help', '/srv/root', 'x'], { help: true, command: ['x'] }],
 ];
 
@@ -68,9 +78,9 @@ for (const [argv, overrides] of PARSES) {
 }
 
 const ERRORS: Array<[string[], string]> = [
-  [[], 'ROOTFS is missing'],
-  [['--rw'], 'ROOTFS is missing'],
-  [['--'], 'ROOTFS is missing'],
+  [[], 'ROOTFS is missing (or give --image PATH)'],
+  [['--rw'], 'ROOTFS is missing (or give --image PATH)'],
+  [['--'], 'ROOTFS is missing (or give --image PATH)'],
   [['--mount', 't'], '--mount needs TAG and PATH'],
   [['--mount-ro'], '--mount-ro needs TAG and PATH'],
   [['--cpus', '0', '/srv/root'], '--cpus needs a positive integer, not "0"'],
