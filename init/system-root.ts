@@ -21,6 +21,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
+import { deviceNumbers } from './device-numbers.ts';
 import { initrdPaths } from './paths.ts';
 import { debug } from './log.ts';
 import { MS, mknod, mount } from './sys/libc.ts';
@@ -31,15 +32,6 @@ import { MS, mknod, mount } from './sys/libc.ts';
  */
 export function parseOwnPaths(marker: string): Set<string> {
   return new Set(['/init', initrdPaths.wholeSystemMarker, ...marker.split('\n').filter((line) => line.startsWith('/'))]);
-}
-
-/** glibc's gnu_dev_major/minor for a 64-bit dev_t. */
-function deviceNumbers(rdev: number): { major: number; minor: number } {
-  const dev = BigInt(rdev);
-  return {
-    major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn)),
-    minor: Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn)),
-  };
 }
 
 class Mover {

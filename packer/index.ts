@@ -3,7 +3,8 @@
  * modules for virtiofs on virtio-pci with their dependencies. Planning only reads metadata, so
  * `mkvirtinitrd --list` and the chrootvm cache key cost little; building reads the files.
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { lstat, open, readFile, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { initrdPaths } from '../init/paths.ts';
 import { compress, type Codec } from './compress.ts';
 import { encodeNewc } from './cpio/newc.ts';
@@ -14,6 +15,7 @@ import { readModule } from './kmod/decompress.ts';
 import { DEFAULT_MODULES } from './kmod/defaults.ts';
 import { initrdModuleNames } from './kmod/layout.ts';
 import { resolveModules } from './kmod/resolve.ts';
+import { systemTree } from './system-tree.ts';
 
 export interface InitrdSpec {
   /** Host path of the init executable (the SEA, or osbuild's BINARY). */
@@ -29,11 +31,21 @@ export interface InitrdSpec {
   extraModules: readonly string[];
 }
 
+/** Ownership and time of a system's own entries (the init's own are root's, with mtime 0). */
+export interface EntryMeta {
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
 /** One thing in the initramfs; `source` is read from the host, `why` is what `--list` prints. */
 export type InitrdEntry =
-  | { kind: 'file'; path: string; source: string; mode: number; why: string; decompress?: boolean }
-  | { kind: 'symlink'; path: string; target: string; why: string }
-  | { kind: 'device'; path: string; major: number; minor: number; mode: number; why: string };
+  | { kind: 'file'; path: string; source: string; mode: number; why: string; decompress?: boolean; meta?: EntryMeta }
+  | { kind: 'data'; path: string; data: Buffer; mode: number; why: string }
+  | { kind: 'dir'; path: string; mode: number; why: string; meta?: EntryMeta }
+  | { kind: 'symlink'; path: string; target: string; why: string; meta?: EntryMeta }
+  | { kind: 'hardlink'; path: string; target: string; why: string }
+  | { kind: 'device'; path: string; type?: 'char' | 'block'; major: number; minor: number; mode: number; why: string; meta?: EntryMeta };
 
 export interface InitrdPlan {
   entries: InitrdEntry[];
@@ -72,6 +84,95 @@ export async function planInitrd(spec: InitrdSpec): Promise<InitrdPlan> {
   return { entries, builtinModules: resolved.builtin };
 }
 
+export interface WholeSystemPlan extends InitrdPlan {
+  /** The system's paths the init's own files replaced (the same library path, say). */
+  replaced: string[];
+  /** System entries left out (fifos, sockets). */
+  skipped: string[];
+}
+
+/** Every directory above `path`, nearest last: /usr/lib/x → ['/usr', '/usr/lib']. */
+function parentsOf(path: string): string[] {
+  const parts = path.split('/').filter(Boolean);
+  return parts.slice(0, -1).map((_, index) => `/${parts.slice(0, index + 1).join('/')}`);
+}
+
+/**
+ * A whole system and the init in one initramfs (mkvirtinitrd --rootfs): the system's tree, then
+ * the init's own entries, which win where both have a path (the init must find its loader and
+ * libraries where its ELF headers say). The marker tells the init to boot the system it carries
+ * and lists what the system did not have, so the init leaves its own files behind.
+ */
+export async function planWholeSystem(spec: InitrdSpec, systemRoot: string): Promise<WholeSystemPlan> {
+  const [system, init] = await Promise.all([systemTree(systemRoot), planInitrd(spec)]);
+  const systemPaths = new Set(system.entries.map((entry) => entry.path));
+  const initPaths = new Set(init.entries.map((entry) => entry.path));
+  // A system directory stays a directory (usr/lib, say); any other clash is the init's.
+  const systemDirs = new Set(system.entries.filter((entry) => entry.kind === 'dir').map((entry) => entry.path));
+  const replaced = system.entries.filter((entry) => initPaths.has(entry.path) && entry.kind !== 'dir').map((entry) => entry.path);
+  const kept = system.entries.filter((entry) => !initPaths.has(entry.path) || entry.kind === 'dir');
+  const initEntries = init.entries.flatMap((entry) =>
+    entry.kind === 'symlink' && systemDirs.has(entry.path) ? linksInto(entry, [...initPaths], systemDirs, systemPaths) : [entry],
+  );
+  const own = new Set<string>();
+  for (const entry of initEntries) {
+    for (const path of [...parentsOf(entry.path), entry.path]) if (!systemPaths.has(path)) own.add(path);
+  }
+  const markerDirectory = posix.dirname(initrdPaths.wholeSystemMarker);
+  if (!systemPaths.has(markerDirectory)) own.add(markerDirectory);
+  const marker: InitrdEntry = {
+    kind: 'data',
+    path: initrdPaths.wholeSystemMarker,
+    data: Buffer.from([...own].sort().map((path) => `${path}\n`).join('')),
+    mode: 0o644,
+    why: "marks a whole-system initramfs; lists the init's own paths",
+  };
+  const dropped = new Set(replaced);
+  // A hard link to a replaced file would point at the init's file instead: it becomes a copy of its own.
+  const relinked = await Promise.all(
+    kept.map(async (entry): Promise<InitrdEntry> => {
+      if (entry.kind !== 'hardlink' || !dropped.has(entry.target)) return entry;
+      const source = join(systemRoot, entry.path);
+      const stat = await lstat(source);
+      const meta = { uid: stat.uid, gid: stat.gid, mtime: Math.floor(stat.mtimeMs / 1000) };
+      return { kind: 'file', path: entry.path, source, mode: stat.mode & 0o7777, why: entry.why, meta };
+    }),
+  );
+  return {
+    entries: [...relinked, ...initEntries, marker],
+    builtinModules: init.builtinModules,
+    replaced,
+    skipped: system.skipped,
+  };
+}
+
+/**
+ * The init reaches its loader and libraries through directory symlinks (/lib -> usr/lib on
+ * merged-/usr hosts) that the system may have as real directories. Instead of such a symlink, the
+ * system's directory gets links to what the init has beneath the symlink's target, one level at a
+ * time: a name the system lacks becomes a symlink; a directory both have is entered.
+ */
+function linksInto(
+  symlink: Extract<InitrdEntry, { kind: 'symlink' }>,
+  initPaths: readonly string[],
+  systemDirs: ReadonlySet<string>,
+  systemPaths: ReadonlySet<string>,
+): InitrdEntry[] {
+  const links: InitrdEntry[] = [];
+  const why = `the init's ${symlink.path} -> ${symlink.target}, inside the system's directory`;
+  const mirror = (at: string, target: string) => {
+    const children = new Set(initPaths.filter((path) => path.startsWith(`${target}/`)).map((path) => path.slice(target.length + 1).split('/')[0]!));
+    for (const child of [...children].sort()) {
+      const here = posix.join(at, child);
+      const there = posix.join(target, child);
+      if (!systemPaths.has(here)) links.push({ kind: 'symlink', path: here, target: there, why });
+      else if (systemDirs.has(here)) mirror(here, there);
+    }
+  };
+  mirror(symlink.path, posix.resolve(posix.dirname(symlink.path), symlink.target));
+  return links;
+}
+
 /** cpio paths are relative to the archive root. */
 function archivePath(path: string): string {
   return path.replace(/^\/+/, '');
@@ -79,17 +180,24 @@ function archivePath(path: string): string {
 
 async function toRecord(entry: InitrdEntry): Promise<CpioRecord> {
   const path = archivePath(entry.path);
+  const meta = 'meta' in entry ? entry.meta : undefined;
   switch (entry.kind) {
     case 'file': {
       const data = entry.decompress ? await readModule(entry.source) : await readFile(entry.source);
       // The host file's mtime, which encodeNewc clamps to SOURCE_DATE_EPOCH (tar's --clamp-mtime).
       const mtime = Math.floor((await stat(entry.source)).mtimeMs / 1000);
-      return { kind: 'file', path, data, mode: entry.mode, mtime };
+      return { kind: 'file', path, data, mode: entry.mode, mtime, ...meta };
     }
+    case 'data':
+      return { kind: 'file', path, data: entry.data, mode: entry.mode };
+    case 'dir':
+      return { kind: 'dir', path, mode: entry.mode, ...meta };
     case 'symlink':
-      return { kind: 'symlink', path, target: entry.target };
+      return { kind: 'symlink', path, target: entry.target, ...meta };
+    case 'hardlink':
+      return { kind: 'hardlink', path, target: archivePath(entry.target) };
     case 'device':
-      return { kind: 'device', path, type: 'char', major: entry.major, minor: entry.minor, mode: entry.mode };
+      return { kind: 'device', path, type: entry.type ?? 'char', major: entry.major, minor: entry.minor, mode: entry.mode, ...meta };
   }
 }
 

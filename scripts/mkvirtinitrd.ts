@@ -7,7 +7,17 @@ import { constants } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { canonical } from '../packer/kmod/names.ts';
-import { buildInitrd, isNodeSea, planInitrd, type InitrdEntry, type InitrdPlan } from '../packer/index.ts';
+import {
+  buildInitrd,
+  isNodeSea,
+  planInitrd,
+  planWholeSystem,
+  type InitrdEntry,
+  type InitrdPlan,
+  type InitrdSpec,
+  type WholeSystemPlan,
+} from '../packer/index.ts';
+import { resolveImage } from './lib/image/resolve-image.ts';
 import { builtFfiModule, builtInit, projectRoot } from './lib/artifacts.ts';
 import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseMkvirtinitrdArgs, parseSourceDateEpoch, USAGE, UsageError, type MkvirtinitrdOptions } from './lib/mkvirtinitrd-args.ts';
@@ -23,6 +33,8 @@ const WARNINGS = {
   W1: 'a --module is built into the kernel: nothing to add',
   W2: 'INIT is not a Node single-executable application: packed without ffi-rs, which only the virtinitrd init loads',
   W3: 'OUTPUT is inside MODDIR, a directory that belongs to the kernel package',
+  W4: "with --rootfs/--image: the init's own files (its loader, libraries) replace the system's at the same paths",
+  W5: 'with --rootfs/--image: fifos and sockets in the system are left out (a running system makes its own)',
 } as const;
 
 type Warning = { code: keyof typeof WARNINGS; message: string };
@@ -69,8 +81,25 @@ function isInside(path: string, directory: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
-function findWarnings(options: MkvirtinitrdOptions, plan: InitrdPlan, init: { init: string; ffiModule?: string }): Warning[] {
+/** The whole system to pack (a directory, or an image extracted into the cache) and the init. */
+async function planSystem(spec: InitrdSpec, system: NonNullable<MkvirtinitrdOptions['system']>): Promise<WholeSystemPlan> {
+  const root =
+    system.kind === 'rootfs'
+      ? resolve(system.path)
+      : (await resolveImage(system.path).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))).rootfs;
+  const info = await statOrUndefined(root);
+  if (!info?.isDirectory()) fail(`--rootfs ${system.path} is not a directory`);
+  return planWholeSystem(spec, root);
+}
+
+function findWarnings(options: MkvirtinitrdOptions, plan: InitrdPlan | WholeSystemPlan, init: { init: string; ffiModule?: string }): Warning[] {
   const warnings: Warning[] = [];
+  if ('replaced' in plan && plan.replaced.length > 0) {
+    warnings.push({ code: 'W4', message: `the init's own files replace ${plan.replaced.length} of the system's: ${plan.replaced.join(', ')}` });
+  }
+  if ('skipped' in plan && plan.skipped.length > 0) {
+    warnings.push({ code: 'W5', message: `left out of the system: ${plan.skipped.join(', ')}` });
+  }
   const builtin = new Set(plan.builtinModules);
   for (const module of options.modules) {
     if (builtin.has(canonical(module))) {
@@ -102,7 +131,13 @@ function detail(entry: InitrdEntry, sizes: ReadonlyMap<string, number>): string 
     case 'symlink':
       return `-> ${entry.target}`;
     case 'device':
-      return `char ${entry.major}:${entry.minor}`;
+      return `${entry.type ?? 'char'} ${entry.major}:${entry.minor}`;
+    case 'data':
+      return String(entry.data.length);
+    case 'dir':
+      return '-';
+    case 'hardlink':
+      return `=> ${entry.target}`;
   }
 }
 
@@ -124,7 +159,8 @@ async function run(options: MkvirtinitrdOptions): Promise<number> {
   const mtime = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
   if (!options.list && options.output !== undefined) await checkOutputDirectory(options.output);
   const init = await chooseInit(options.init);
-  const plan = await planInitrd({ ...init, moddir: resolve(options.moddir), extraModules: options.modules });
+  const spec = { ...init, moddir: resolve(options.moddir), extraModules: options.modules };
+  const plan = options.system ? await planSystem(spec, options.system) : await planInitrd(spec);
 
   const warnings = findWarnings(options, plan, init);
   const level = options.strict ? 'error' : 'warning';

@@ -15,6 +15,8 @@ export interface MkvirtinitrdOptions {
   output?: string;
   /** Extra modules, as spelled on the command line. */
   modules: string[];
+  /** --rootfs DIR / --image PATH: a whole system to pack with the init. */
+  system?: { kind: 'rootfs' | 'image'; path: string };
   compress: Codec;
   list: boolean;
   strict: boolean;
@@ -42,6 +44,10 @@ works as it is.
   --list              print what would go in and why, one line per entry (path, kind, size or
                       target, reason), then the modules built into the kernel; write nothing.
                       Two operands are MODDIR OUTPUT, as without --list.
+  --rootfs DIR        also pack the whole system in DIR: booted without a rootfs= share, the
+                      init runs that system from the initramfs (moved onto a tmpfs)
+  --image PATH        the same with a container image or rootfs tarball (OCI layout, OCI or
+                      docker archive, .tar/.tar.gz/.tar.zst)
   --strict            treat warnings as errors
   -h, --help          show this help
 
@@ -57,7 +63,7 @@ function single(name: string, value: unknown): string | undefined {
 export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOptions {
   const parsed = minimist([...argv], {
     // '_' keeps operands such as a directory called 6 from turning into numbers.
-    string: ['module', 'compress', '_'],
+    string: ['module', 'compress', 'rootfs', 'image', '_'],
     boolean: ['list', 'strict', 'help'],
     alias: { h: 'help' },
     unknown: (option) => {
@@ -74,8 +80,13 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   if (!(codecs as readonly string[]).includes(compress)) {
     throw new UsageError(`--compress must be one of ${codecs.join(', ')}, not "${compress}"`);
   }
+  const rootfs = single('rootfs', parsed.rootfs);
+  const image = single('image', parsed.image);
+  if (rootfs !== undefined && image !== undefined) throw new UsageError('--rootfs and --image cannot be given together');
+  if (rootfs === '' || image === '') throw new UsageError(`--${rootfs === '' ? 'rootfs' : 'image'} needs a PATH`);
+  const system = rootfs !== undefined ? { kind: 'rootfs' as const, path: rootfs } : image !== undefined ? { kind: 'image' as const, path: image } : undefined;
   const operands: string[] = parsed._;
-  const base = { modules, compress: compress as Codec, list, strict: Boolean(parsed.strict), help };
+  const base = { modules, compress: compress as Codec, list, strict: Boolean(parsed.strict), help, ...(system ? { system } : {}) };
   if (help) return { ...base, moddir: '' };
   switch (operands.length) {
     case 1:

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initrdPaths } from '../../../init/paths.ts';
-import { buildInitrd, isNodeSea, planInitrd, type InitrdEntry, type InitrdPlan } from '../../../packer/index.ts';
+import { buildInitrd, isNodeSea, planInitrd, planWholeSystem, type InitrdEntry, type InitrdPlan } from '../../../packer/index.ts';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 const KVER = '6.1.0-56-cloud-amd64';
@@ -262,3 +262,69 @@ const builtInit = join(REPO, 'build/init');
 test('isNodeSea: the built init is one', { skip: existsSync(builtInit) ? false : `${builtInit} is not built (make all)` }, async () => {
   assert.equal(await isNodeSea(builtInit), true);
 });
+
+// A tiny system: /lib a real directory (as on a non-merged-/usr system), a hard link pair, a
+// symlink, a setuid file owned by another user, and the loader's library path taken by the system.
+function makeSystem(root: string): void {
+  for (const dir of ['bin', 'lib', 'etc', 'usr/lib/x86_64-linux-gnu']) mkdirSync(join(root, dir), { recursive: true });
+  writeFileSync(join(root, 'bin/tool'), '#!/bin/sh\n');
+  // chown clears setuid: owner first, then the mode.
+  if (process.getuid?.() === 0) chownSync(join(root, 'bin/tool'), 1000, 100);
+  chmodSync(join(root, 'bin/tool'), 0o4755);
+  writeFileSync(join(root, 'etc/hostname'), 'guest\n');
+  writeFileSync(join(root, 'usr/lib/x86_64-linux-gnu/libc.so.6'), 'the system libc\n');
+  linkSync(join(root, 'usr/lib/x86_64-linux-gnu/libc.so.6'), join(root, 'etc/libc-copy'));
+  symlinkSync('hostname', join(root, 'etc/name'));
+}
+
+test(
+  'planWholeSystem: the system, then the init winning clashes, links into system directories, the marker',
+  withScratch(async (s) => {
+    const system = join(s.dir, 'system');
+    makeSystem(system);
+    const plan = await planWholeSystem({ init: s.init, ffiModule: s.ffi, moddir: s.moddir('ko'), extraModules: [] }, system);
+    const byPath = new Map(plan.entries.map((entry) => [entry.path, entry]));
+    assert.equal(new Set(plan.entries.map((entry) => entry.path)).size, plan.entries.length, 'no path twice');
+    const tool = byPath.get('/bin/tool');
+    assert.ok(tool?.kind === 'file' && tool.mode === 0o4755);
+    if (process.getuid?.() === 0) assert.deepEqual([tool.meta?.uid, tool.meta?.gid], [1000, 100]);
+    assert.deepEqual(byPath.get('/etc/name'), { kind: 'symlink', path: '/etc/name', target: 'hostname', why: 'the system', meta: (byPath.get('/etc/name') as { meta: unknown }).meta });
+    // The system's libc is replaced by the init's (W4), and its hard link keeps the system's bytes.
+    assert.deepEqual(plan.replaced, ['/usr/lib/x86_64-linux-gnu/libc.so.6']);
+    assert.equal((byPath.get('/usr/lib/x86_64-linux-gnu/libc.so.6') as { why: string }).why, 'library needed by ' + s.init);
+    const copy = byPath.get('/etc/libc-copy');
+    assert.ok(copy?.kind === 'file' && copy.source === join(system, 'etc/libc-copy'));
+    // The system's /lib is a directory: the init's /lib -> usr/lib symlink becomes links inside it.
+    assert.equal(byPath.get('/lib')?.kind, 'dir');
+    assert.deepEqual(byPath.get('/lib/x86_64-linux-gnu'), {
+      kind: 'symlink',
+      path: '/lib/x86_64-linux-gnu',
+      target: '/usr/lib/x86_64-linux-gnu',
+      why: "the init's /lib -> usr/lib, inside the system's directory",
+    });
+    // The marker lists what the init brought and the system did not have.
+    const marker = byPath.get(initrdPaths.wholeSystemMarker);
+    assert.ok(marker?.kind === 'data');
+    const own = marker.data.toString().split('\n').filter(Boolean);
+    assert.ok(own.includes('/init') && own.includes(initrdPaths.ffiModule) && own.includes('/lib/x86_64-linux-gnu'));
+    assert.ok(!own.includes('/usr/lib/x86_64-linux-gnu/libc.so.6'), 'a path the system had is the system\'s');
+    assert.ok(!own.includes('/bin') && !own.includes('/usr'));
+  }),
+);
+
+test(
+  'planWholeSystem builds: the archive holds the system with its owners and the hard link',
+  withScratch(async (s) => {
+    const system = join(s.dir, 'system');
+    makeSystem(system);
+    const plan = await planWholeSystem({ init: s.init, ffiModule: s.ffi, moddir: s.moddir('ko'), extraModules: [] }, system);
+    const archive = join(s.dir, 'system.cpio');
+    writeFileSync(archive, await buildInitrd(plan, { codec: 'none', mtime: 0 }));
+    const listing = spawnSync('cpio', ['-t', '-v', '--quiet', '-F', archive], { encoding: 'utf8' }).stdout;
+    const line = (name: string) => listing.split('\n').find((row) => row.endsWith(` ${name}`) || row.includes(` ${name} ->`)) ?? '';
+    assert.match(line('bin/tool'), /^-rwsr-xr-x\s+1 (1000|\S+)\s+(100|\S+)\s/);
+    assert.match(line('etc/name'), /^lrwxrwxrwx .* etc\/name -> hostname$/);
+    assert.match(line('lib/x86_64-linux-gnu'), /-> \/usr\/lib\/x86_64-linux-gnu$/);
+    assert.match(line('usr/lib/virtinitrd/whole-system'), /^-rw-r--r--/);
+  }),
+);

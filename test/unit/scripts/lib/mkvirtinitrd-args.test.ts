@@ -27,6 +27,8 @@ const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = 
   { argv: ['--', '-init', 'M', 'O'], want: { init: '-init', moddir: 'M', output: 'O' } },
   { argv: ['-h'], want: { help: true } },
   { argv: ['--help', 'too', 'many', 'operands', 'here'], want: { help: true } },
+  { argv: ['--rootfs', '/srv/sys', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: '/srv/sys' } } },
+  { argv: ['--image=alpine.tar.gz', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'alpine.tar.gz' } } },
 ];
 
 for (const { argv, want } of accepted) {
@@ -47,6 +49,9 @@ const rejected: Array<{ argv: string[]; message: string }> = [
   { argv: ['--list'], message: 'MODDIR is missing' },
   { argv: ['I', 'M', 'O', 'X'], message: 'too many operands (4): expected [INIT] MODDIR OUTPUT' },
   { argv: ['--list', 'I', 'M', 'O', 'X'], message: 'too many operands (4): expected [INIT] MODDIR OUTPUT' },
+  { argv: ['--rootfs', 'a', '--image', 'b', 'M', 'O'], message: '--rootfs and --image cannot be given together' },
+  { argv: ['--rootfs', 'a', '--rootfs', 'b', 'M', 'O'], message: '--rootfs given more than once' },
+  { argv: ['M', 'O', '--image'], message: '--image needs a PATH' },
 ];
 
 for (const { argv, message } of rejected) {
