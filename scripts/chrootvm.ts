@@ -1,33 +1,27 @@
 /**
  * chrootvm: boot a directory in a VM with its own kernel and run a command there, like chroot.
- * Plan first (kernel, initrd, shares, qemu argv), then run it, then turn the guest's status line
- * into our exit status. Every resource is registered with the cleanup as soon as it exists.
+ * Choose (rootfs, kernel, initrd, shares, boot parameters), run the VM (lib/vm.ts), then turn how
+ * it ended into our exit status (lib/outcome.ts). Every resource is registered with the cleanup as soon as it exists.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { formatBootParameters, tagProblem, type BootConfig } from '../init/cmdline.ts';
-import { parseStatus } from '../init/status-line.ts';
-import { chooseAccel, DEFAULT_QEMU } from './lib/accel.ts';
+import { chooseAccel } from './lib/accel.ts';
 import { builtFfiModule, builtInit } from './lib/artifacts.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
+import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
-import { resolveImage } from './lib/image/resolve-image.ts';
-import { decideOutcome, EXIT_FAILURE, kernelLogSummary, type RunEnd } from './lib/outcome.ts';
-import { qemuArgv } from './lib/plan.ts';
-import { listenForQmp, shutdownReason } from './lib/qmp.ts';
-import { extractVmlinux } from './lib/vmlinux.ts';
-import { describeExit, relayToStderr, start, stop, waitForSocket, type Started } from './lib/processes.ts';
-import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './lib/virtiofsd.ts';
+import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
 import { usageErrorText } from './lib/usage.ts';
+import { runVm } from './lib/vm.ts';
+import { extractVmlinux } from './lib/vmlinux.ts';
 
 const ROOTFS_TAG = 'rootfs';
-const DAEMON_EXIT_GRACE_MS = 2000;
 
 class ChrootvmError extends Error {}
 
@@ -94,7 +88,7 @@ function restoreTerminal(saved: string): void {
   execFileSync('stty', [saved], { stdio: ['inherit', 'ignore', 'ignore'] });
 }
 
-async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number> {
+async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number> {
   const log = (text: string) => {
     if (options.debug) process.stderr.write(`chrootvm: ${text}\n`);
   };
@@ -125,25 +119,6 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   const accel = await chooseAccel(options.accel);
   log(`accelerator ${accel.accel}: ${accel.reason}`);
 
-  const virtiofsd = await findVirtiofsd(process.env);
-  const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
-  // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
-  const isRoot = process.getuid?.() === 0;
-  log(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
-  const exported = [...(rootfs ? [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }] : []), ...shares];
-  const daemons: { tag: string; daemon: Started }[] = [];
-  for (const [index, share] of exported.entries()) {
-    const socket = join(workdir, `fs${index}.sock`);
-    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, isRoot);
-    if (share.readonly) {
-      log(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
-    }
-    const daemon = start(argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    cleanup.add(`virtiofsd for "${share.tag}"`, () => stop(daemon));
-    daemons.push({ tag: share.tag, daemon });
-    await waitForSocket(daemon, socket, `virtiofsd for "${share.tag}" (${share.path})`);
-  }
-
   const interactive = command.length === 0;
   const boot: BootConfig = {
     rootfs: ROOTFS_TAG,
@@ -171,73 +146,27 @@ async function runVm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number
   // console= on the same 8250 driver is not enabled by the kernel).
   const kernelParameters = [options.debug ? 'console=ttyS0' : 'console=ttyS2', 'panic=-1'];
   if (interactive && process.env.TERM) kernelParameters.push(`TERM=${process.env.TERM}`);
-  const statusPath = join(workdir, 'status');
-  const kernelLogPath = join(workdir, 'kernel.log');
-  const stderrRelay = await relayToStderr(join(workdir, 'stderr.sock'));
-  cleanup.add('stderr relay', () => stderrRelay.close());
-  const qmp = await listenForQmp(join(workdir, 'qmp.sock'));
-  cleanup.add('QMP listener', () => qmp.close());
-  const argv = qemuArgv({
-    qemu: DEFAULT_QEMU,
-    kernel: pvh.path ?? kernel.kernel,
-    initrd,
-    memoryMiB: options.memoryMiB,
-    cpus: options.cpus,
-    accel: accel.accel,
-    shares: exported.map((share, index) => ({ tag: share.tag, socket: join(workdir, `fs${index}.sock`) })),
-    cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
-    statusPath,
-    kernelLogPath,
-    stderrSocket: interactive ? undefined : stderrRelay.socket,
-    qmpSocket: qmp.socket,
-    interactive,
-  });
-  log(`qemu: ${JSON.stringify(argv)}`);
-
   const terminal = interactive ? saveTerminal() : undefined;
   if (terminal) cleanup.add('terminal settings', () => restoreTerminal(terminal));
-  // Command mode: qemu gets its own process group, so a ^C reaches chrootvm, which stops it in order.
-  // Interactive: qemu must stay in the foreground group to read the terminal.
-  const qemu = start(argv, {
-    stdio: [interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'],
-    detached: !interactive,
-    echoStderr: options.debug,
-  });
-  cleanup.add('qemu', () => stop(qemu));
-
-  let stoppedBecause: RunEnd['stoppedBecause'];
-  const timer =
-    options.timeoutSeconds === undefined
-      ? undefined
-      : setTimeout(() => {
-          stoppedBecause = { timeout: true, seconds: options.timeoutSeconds! };
-          qemu.child.kill('SIGKILL');
-        }, options.timeoutSeconds * 1000);
-  for (const { tag, daemon } of daemons) {
-    void daemon.exited.then(async (result) => {
-      // A virtiofsd also exits when qemu closes its socket at power-off; only one that goes
-      // while qemu keeps running is a failure (the guest's file accesses would hang). The timer is
-      // unreferenced: a grace period must not keep chrootvm alive after everything has ended.
-      const qemuEnded = await Promise.race([qemu.exited.then(() => true), sleep(DAEMON_EXIT_GRACE_MS, false, { ref: false })]);
-      if (qemuEnded || stoppedBecause) return;
-      const reason = `virtiofsd for "${tag}" stopped while the VM ran (${describeExit(result)}): ${daemon.stderr.lastLines() || 'no message'}`;
-      stoppedBecause = { timeout: false, reason };
-      qemu.child.kill('SIGKILL');
-    });
-  }
-  const qemuExit = await qemu.exited;
-  clearTimeout(timer);
-  await stderrRelay.drained();
-
-  const outcome = decideOutcome({
-    status: parseStatus(await readFile(statusPath, 'utf8').catch(() => '')),
-    shutdownReason: shutdownReason(qmp.events()),
-    qemuExit,
-    qemuStderr: qemu.stderr.lastLines(),
-    kernelLogTail: kernelLogSummary(await readFile(kernelLogPath, 'utf8').catch(() => '')),
-    stoppedBecause,
-  });
-  log(`qemu ${describeExit(qemuExit)}, shutdown reason ${shutdownReason(qmp.events()) ?? 'none'}`);
+  const end = await runVm(
+    {
+      workdir,
+      kernel: pvh.path ?? kernel.kernel,
+      initrd,
+      memoryMiB: options.memoryMiB,
+      cpus: options.cpus,
+      accel: accel.accel,
+      shares: [...(rootfs ? [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }] : []), ...shares],
+      cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
+      interactive,
+      console: 'inherit',
+      timeoutMs: options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000,
+      echoQemuStderr: options.debug,
+      log,
+    },
+    cleanup,
+  );
+  const outcome = decideOutcome({ ...end, kernelLogTail: kernelLogSummary(end.kernelLog) });
   if (outcome.message) process.stderr.write(`chrootvm: ${outcome.message}\n`);
   return outcome.exitCode;
 }
@@ -263,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   try {
-    return await runVm(options, cleanup);
+    return await runChrootvm(options, cleanup);
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
     process.stderr.write(`chrootvm: ${message}\n`);

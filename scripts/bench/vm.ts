@@ -1,19 +1,17 @@
 /**
- * Boots timed on the host's wall clock: chrootvm as a user runs it, and a VM started directly with
- * chrootvm's own pieces (qemuArgv, virtiofsd flags, status and kernel-log ports, QMP, stderr port)
- * for initrds chrootvm does not build.
+ * Boots timed on the host's wall clock: chrootvm as a user runs it, and a VM started directly
+ * through chrootvm's own VM runner for initrds chrootvm does not build.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseStatus, type Status } from '../../init/status-line.ts';
-import { DEFAULT_QEMU } from '../lib/accel.ts';
+import type { Status } from '../../init/status-line.ts';
 import { projectRoot } from '../lib/artifacts.ts';
-import { qemuArgv, type Accel } from '../lib/plan.ts';
-import { describeExit, relayToStderr, start, stop, waitForSocket } from '../lib/processes.ts';
-import { listenForQmp, shutdownReason } from '../lib/qmp.ts';
-import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from '../lib/virtiofsd.ts';
+import { Cleanup } from '../lib/cleanup.ts';
+import type { Accel } from '../lib/plan.ts';
+import { describeExit } from '../lib/processes.ts';
+import { runVm } from '../lib/vm.ts';
 
 const CHROOTVM = join(projectRoot, 'bin/chrootvm');
 
@@ -67,68 +65,42 @@ export interface DirectBoot {
 }
 
 /**
- * Boots `initrd` in the VM chrootvm would start for `vm`, with the rootfs as the read-only "rootfs"
- * share. `seconds` runs from starting virtiofsd to qemu's exit, the span chrootvm spends on the same.
+ * Boots `initrd` in the VM chrootvm would start for `vm` (lib/vm.ts, the same code), with the rootfs
+ * as the read-only "rootfs" share. `seconds` runs from starting virtiofsd to qemu's exit, the span
+ * chrootvm spends on the same.
  */
 export async function bootDirect(vm: DirectVm, initrd: string, cmdline: string, timeoutMs: number): Promise<DirectBoot> {
   const workdir = await mkdtemp(join(tmpdir(), 'bench-'));
-  const closers: (() => unknown)[] = [() => rm(workdir, { recursive: true, force: true })];
+  const cleanup = new Cleanup();
   try {
-    const virtiofsd = await findVirtiofsd(process.env);
-    const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
-    const relay = await relayToStderr(join(workdir, 'stderr.sock'));
-    closers.unshift(() => relay.close());
-    const qmp = await listenForQmp(join(workdir, 'qmp.sock'));
-    closers.unshift(() => qmp.close());
-    const socket = join(workdir, 'fs0.sock');
-    const statusPath = join(workdir, 'status');
-    const kernelLogPath = join(workdir, 'kernel.log');
-    const argv = qemuArgv({
-      qemu: DEFAULT_QEMU,
-      kernel: vm.kernel,
-      initrd,
-      memoryMiB: vm.memoryMiB,
-      cpus: vm.cpus,
-      accel: vm.accel,
-      shares: [{ tag: 'rootfs', socket }],
-      cmdline,
-      statusPath,
-      kernelLogPath,
-      stderrSocket: relay.socket,
-      qmpSocket: qmp.socket,
-      interactive: false,
-    });
-
-    const started = performance.now();
-    const daemon = start(virtiofsdArgv(flavour, virtiofsd, { socket, dir: vm.rootfs, readonly: true }, readonlyOption).argv, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    });
-    closers.unshift(() => stop(daemon));
-    await waitForSocket(daemon, socket, `virtiofsd for ${vm.rootfs}`);
-    const qemu = start(argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    closers.unshift(() => stop(qemu));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      qemu.child.kill('SIGKILL');
-    }, timeoutMs);
-    const exit = await qemu.exited;
-    const seconds = (performance.now() - started) / 1000;
-    clearTimeout(timer);
-    await relay.drained();
-    const reason = shutdownReason(qmp.events());
-    const ending = timedOut
+    const end = await runVm(
+      {
+        workdir,
+        kernel: vm.kernel,
+        initrd,
+        memoryMiB: vm.memoryMiB,
+        cpus: vm.cpus,
+        accel: vm.accel,
+        shares: [{ tag: 'rootfs', path: vm.rootfs, readonly: true }],
+        cmdline,
+        interactive: false,
+        console: 'collect',
+        timeoutMs,
+      },
+      cleanup,
+    );
+    const ending = end.stoppedBecause?.timeout
       ? `no power-off within ${timeoutMs / 1000} s`
-      : `qemu ${describeExit(exit)}, shutdown reason ${reason ?? 'none'}${exit.code ? `: ${qemu.stderr.lastLines()}` : ''}`;
+      : `qemu ${describeExit(end.qemuExit)}, shutdown reason ${end.shutdownReason ?? 'none'}${end.qemuExit.code ? `: ${end.qemuStderr}` : ''}`;
     return {
-      seconds,
-      status: parseStatus(await readFile(statusPath, 'utf8').catch(() => '')),
-      kernelLog: await readFile(kernelLogPath, 'utf8').catch(() => ''),
+      seconds: end.seconds,
+      status: end.status,
+      kernelLog: end.kernelLog,
       ending,
-      ...(reason === undefined ? {} : { shutdownReason: reason }),
+      ...(end.shutdownReason === undefined ? {} : { shutdownReason: end.shutdownReason }),
     };
   } finally {
-    for (const close of closers) await close();
+    await cleanup.run();
+    await rm(workdir, { recursive: true, force: true });
   }
 }

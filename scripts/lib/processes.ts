@@ -1,6 +1,8 @@
 /** Child processes of chrootvm: started, watched, and stopped without leaving any behind. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -93,4 +95,22 @@ export async function relayToStderr(socket: string): Promise<{ socket: string; d
       server.close();
     },
   };
+}
+
+export async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** `name` as the shell would find it on PATH, or undefined. */
+export async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  // An empty PATH entry would mean the current directory: not a place to pick a program that runs as root from.
+  for (const directory of (env.PATH ?? '').split(delimiter).filter((entry) => entry !== '')) {
+    if (await isExecutableFile(join(directory, name))) return join(directory, name);
+  }
+  return undefined;
 }

@@ -5,8 +5,7 @@
 // the binary's own --help rather than guessed from its path.
 
 import { execFile } from 'node:child_process';
-import { access, constants, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { findOnPath, isExecutableFile } from './processes.ts';
 
 export type Flavour = 'rust' | 'c';
 
@@ -24,15 +23,6 @@ export interface VirtiofsdFeatures {
 
 const FIXED_PATHS = ['/usr/libexec/virtiofsd', '/usr/lib/qemu/virtiofsd'];
 
-async function isExecutableFile(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /** $VIRTIOFSD, else `virtiofsd` on PATH, else the distributions' fixed places. */
 export async function findVirtiofsd(env: NodeJS.ProcessEnv, fixedPaths: string[] = FIXED_PATHS): Promise<string> {
   const chosen = env.VIRTIOFSD;
@@ -40,9 +30,9 @@ export async function findVirtiofsd(env: NodeJS.ProcessEnv, fixedPaths: string[]
     if (await isExecutableFile(chosen)) return chosen;
     throw new Error(`VIRTIOFSD=${chosen} is not an executable file`);
   }
-  // An empty PATH entry would mean the current directory: not a place to pick a daemon that runs as root from.
-  const onPath = (env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'virtiofsd'));
-  for (const candidate of [...onPath, ...fixedPaths]) {
+  const onPath = await findOnPath('virtiofsd', env);
+  if (onPath) return onPath;
+  for (const candidate of fixedPaths) {
     if (await isExecutableFile(candidate)) return candidate;
   }
   throw new Error(

@@ -444,7 +444,7 @@ const CHROOTVM_CASES: ChrootvmCase[] = [
     args: async () => [DEMO_ROOTFS, 'true'],
     env: async () => ({ PATH: await pathWithout('qemu') }),
     status: 125,
-    message: /qemu failed \(exit status 127\): qemu-system-x86_64: not found/,
+    message: /qemu-system-x86_64 not found on PATH \(.*\): install the Debian package qemu-system-x86/,
   },
   {
     name: 'too little --memory',

@@ -5,22 +5,21 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chooseAccel, DEFAULT_QEMU } from '../../scripts/lib/accel.ts';
+import type { Status } from '../../init/status-line.ts';
+import { chooseAccel } from '../../scripts/lib/accel.ts';
 import { builtFfiModule, builtInit } from '../../scripts/lib/artifacts.ts';
+import { Cleanup } from '../../scripts/lib/cleanup.ts';
 import { cacheDirectory, cachedInitrd } from '../../scripts/lib/initrd-cache.ts';
 import { pickKernel } from '../../scripts/lib/kernels.ts';
-import { qemuArgv } from '../../scripts/lib/plan.ts';
-import { start as startProcess, stop as stopProcess, waitForSocket, type Started } from '../../scripts/lib/processes.ts';
-import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from '../../scripts/lib/virtiofsd.ts';
+import { runVm } from '../../scripts/lib/vm.ts';
 import { extractVmlinux } from '../../scripts/lib/vmlinux.ts';
-import { parseStatus, type Status } from '../../init/status-line.ts';
+import { DEMO_ROOTFS } from '../demo.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROOTVM = join(ROOT, 'bin/chrootvm');
-import { DEMO_ROOTFS } from '../demo.ts';
 
 export { DEMO_ROOTFS };
 
@@ -116,6 +115,8 @@ export interface StatusBoot {
   rootfs?: string;
   /** More shares, tag to host directory. */
   shares?: Readonly<Record<string, string>>;
+  /** Tags of `shares` served writable (for mount=, which the guest mounts read-write); the rest read-only. */
+  writable?: readonly string[];
   /** Another initrd than the one chrootvm would build for the rootfs's kernel. */
   initrd?: string;
   /** qemu is killed after this long: a guest that never powers off must not hang the test run. */
@@ -149,47 +150,27 @@ export async function bootForStatus(boot: StatusBoot): Promise<StatusBootResult>
     chooseAccel('auto'),
   ]);
   const workdir = await mkdtemp(STATUS_BOOT_PREFIX);
-  const daemons: Started[] = [];
+  const cleanup = new Cleanup();
   try {
-    const binary = await findVirtiofsd(process.env);
-    const { flavour, readonlyOption } = await inspectVirtiofsd(binary);
-    const shares = Object.entries({ ...boot.shares, rootfs }).map(([tag, dir], index) => ({ tag, dir, socket: join(workdir, `fs${index}.sock`) }));
-    for (const share of shares) {
-      const daemon = startProcess(virtiofsdArgv(flavour, binary, { ...share, readonly: true }, readonlyOption).argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-      daemons.push(daemon);
-      await waitForSocket(daemon, share.socket, `virtiofsd for ${share.dir}`);
-    }
-    const statusPath = join(workdir, 'status');
-    const kernelLogPath = join(workdir, 'kernel.log');
-    const argv = qemuArgv({
-      qemu: DEFAULT_QEMU,
-      kernel: pvh.path ?? kernel,
-      initrd,
-      memoryMiB: 512,
-      cpus: 1,
-      accel: accel.accel,
-      shares,
-      cmdline: ['console=ttyS2', 'panic=-1', ...boot.cmdline].join(' '),
-      statusPath,
-      kernelLogPath,
-      interactive: false,
-    });
-    const started = performance.now();
-    const qemu = startProcess(argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let console = '';
-    qemu.child.stdout?.on('data', (chunk: Buffer) => (console += chunk.toString()));
-    let timedOut = false;
-    const timer = setTimeout(() => ((timedOut = true), qemu.child.kill('SIGKILL')), boot.timeoutMs);
-    await qemu.exited.finally(() => clearTimeout(timer));
-    return {
-      status: parseStatus(await readFile(statusPath, 'utf8').catch(() => '')),
-      kernelLog: (await readFile(kernelLogPath, 'utf8').catch(() => '')).replaceAll('\r', ''),
-      console,
-      timedOut,
-      seconds: (performance.now() - started) / 1000,
-    };
+    const end = await runVm(
+      {
+        workdir,
+        kernel: pvh.path ?? kernel,
+        initrd,
+        memoryMiB: 512,
+        cpus: 1,
+        accel: accel.accel,
+        shares: Object.entries({ ...boot.shares, rootfs }).map(([tag, path]) => ({ tag, path, readonly: !boot.writable?.includes(tag) })),
+        cmdline: ['console=ttyS2', 'panic=-1', ...boot.cmdline].join(' '),
+        interactive: false,
+        console: 'collect',
+        timeoutMs: boot.timeoutMs,
+      },
+      cleanup,
+    );
+    return { status: end.status, kernelLog: end.kernelLog, console: end.console, timedOut: end.stoppedBecause?.timeout === true, seconds: end.seconds };
   } finally {
-    await Promise.all(daemons.map((daemon) => stopProcess(daemon)));
+    await cleanup.run();
     await rm(workdir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Used the way osbuild uses its initrd: its own boot test, and an in-VM build with a read-only
- * rootfs, a read-only tools share and a writable output share.
+ * Used the way osbuild uses its initrd: its own boot test, osbuild's own qemu command line with its
+ * init script on a share (no chrootvm), and an in-VM build with a read-only rootfs, a read-only tools
+ * share and a writable output share.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,7 +9,9 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { CHROOTVM, chrootvm, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS, type Result } from './harness.ts';
+import { earlyMounts, movedMounts } from '../../init/mounts.ts';
+import { MS } from '../../init/sys/libc.ts';
+import { bootForStatus, CHROOTVM, chrootvm, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS, type Result } from './harness.ts';
 import { demoKernel } from '../demo.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
@@ -34,6 +37,48 @@ function underTimeout(seconds: number, args: string[]): Promise<Result> {
   return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
 }
 
+/**
+ * osbuild's qemu command line (osbuild/buildroot VM stage), word for word but for console=ttyS0:
+ * bootForStatus's console=ttyS2 takes its place, so the kernel log is kept and /dev/console is ttyS2.
+ * selinux=1 stays although the demo kernel may not enable SELinux: the boot must not care.
+ */
+const OSBUILD_CMDLINE = ['quiet', 'selinux=1', 'enforcing=0', 'rootfstype=virtiofs', 'root=rootfs', 'ro', 'mount=mnt0', 'init=/run/mnt/mnt0/osbuild/vm.py'];
+const VM_PY = '/run/mnt/mnt0/osbuild/vm.py';
+
+/** What osbuild's init script looks at, under `=== NAME` headings; written to the share, then to stdout. */
+const VM_PY_SCRIPT = [
+  '#!/bin/sh',
+  'seen=/run/mnt/mnt0/osbuild/seen',
+  '{',
+  '  echo "=== pid"; echo "$$"',
+  '  echo "=== argv"; echo "$0"; for arg in "$@"; do echo "$arg"; done',
+  '  echo "=== mounts"; cat /proc/mounts',
+  '  echo "=== cmdline"; cat /proc/cmdline',
+  '} > "$seen"',
+  'cat "$seen"',
+  // sysrq powers off without syncing: the record must reach the host first.
+  'sync',
+  'echo o > /proc/sysrq-trigger',
+  // PID 1 must outlive the power-off work, or its exit panics the kernel.
+  'sleep 60',
+  '',
+].join('\n');
+
+const MS_FLAG = { nosuid: MS.NOSUID, nodev: MS.NODEV, noexec: MS.NOEXEC } as const;
+const FLAG_OPTIONS = Object.keys(MS_FLAG) as (keyof typeof MS_FLAG)[];
+
+/** `=== NAME` sections: NAME -> the lines that followed. */
+function sections(text: string): Record<string, string[]> {
+  const found: Record<string, string[]> = {};
+  let current: string[] | undefined;
+  for (const line of text.split('\n')) {
+    const heading = /^=== (.+)$/.exec(line);
+    if (heading) found[heading[1]!] = current = [];
+    else if (line !== '') current?.push(line);
+  }
+  return found;
+}
+
 describe('osbuild', () => {
   test("osbuild/initrd's boot test: a bash script on a read-only share prints a marker and powers off through sysrq", vm, async () => {
     await withDirs(['test'], async ({ test: share }) => {
@@ -43,6 +88,53 @@ describe('osbuild', () => {
       const result = await underTimeout(60, ['--mount-ro', 'test', share!, requireDemoRootfs(), '/run/mnt/test/init.sh']);
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout, /virtinitrd-boot-test-marker/);
+    });
+  });
+
+  test("boots our initrd with qemu directly (no chrootvm) using osbuild's command line and an init script on mnt0, and checks what that script saw (mounts, argv, PID 1)", vm, async () => {
+    await withDirs(['mnt0'], async ({ mnt0 }) => {
+      await mkdir(join(mnt0!, 'osbuild'));
+      await writeFile(join(mnt0!, 'osbuild/vm.py'), VM_PY_SCRIPT, { mode: 0o755 });
+      const boot = await bootForStatus({ cmdline: OSBUILD_CMDLINE, shares: { mnt0: mnt0! }, writable: ['mnt0'], timeoutMs: 90_000 });
+      const detail = `${JSON.stringify(boot.status)}\n${boot.kernelLog.slice(-3000)}`;
+      assert.equal(boot.timedOut, false, detail);
+      // Exec mode: the script replaced the init, so nothing ever writes a status line.
+      assert.equal(boot.status, undefined, detail);
+      assert.match(boot.kernelLog, /reboot: Power down/, detail);
+      assert.doesNotMatch(boot.kernelLog, /Kernel panic/, detail);
+
+      const recorded = await readFile(join(mnt0!, 'osbuild/seen'), 'utf8');
+      // The script's stdout is /dev/console (ttyS2 here). Under quiet, and with an init silent on
+      // success, nothing comes before it; after it the power-off (a virtiofs request cut off by the
+      // power-off may be logged in between).
+      const kernelLines = boot.kernelLog.replaceAll(/^\[ *\d+\.\d+\] /gm, '');
+      assert.ok(kernelLines.startsWith(recorded), `the console does not start with the record:\n${detail}`);
+      const after = kernelLines.slice(recorded.length).split('\n').filter((line) => line !== '' && !line.startsWith('virtio-fs: '));
+      assert.deepEqual(after, ['sysrq: Power Off', 'reboot: Power down'], detail);
+
+      const seen = sections(recorded);
+      assert.deepEqual(seen.pid, ['1'], 'init= runs as PID 1');
+      assert.deepEqual(seen.argv, [VM_PY], '$0 is the init= path, and no arguments');
+      assert.deepEqual(seen.cmdline, [['console=ttyS2', 'panic=-1', ...OSBUILD_CMDLINE].join(' ')]);
+
+      const mounts = seen.mounts!.map((line) => line.split(' '));
+      // Every early mount survived switch_root (the init's moves), plus the two shares: none missing, none extra.
+      assert.deepEqual(
+        mounts.map(([source, target, fstype]) => `${source} ${target} ${fstype}`).sort(),
+        [...earlyMounts.map((entry) => `${entry.fstype} ${entry.target} ${entry.fstype}`), 'rootfs / virtiofs', 'mnt0 /run/mnt/mnt0 virtiofs'].sort(),
+      );
+      const options = new Map(mounts.map(([, target, , list]) => [target!, list!.split(',')]));
+      assert.equal(options.get('/')![0], 'ro', 'no rw on the command line: the root is read-only');
+      assert.equal(options.get('/run/mnt/mnt0')![0], 'rw', 'mount= is writable');
+      for (const target of movedMounts) {
+        const entry = earlyMounts.find((mount) => mount.target === target)!;
+        const shown = options.get(target)!;
+        assert.deepEqual(
+          { rw: shown[0], flags: FLAG_OPTIONS.filter((option) => shown.includes(option)) },
+          { rw: 'rw', flags: FLAG_OPTIONS.filter((option) => entry.flags & MS_FLAG[option]) },
+          target,
+        );
+      }
     });
   });
 

@@ -1,0 +1,227 @@
+/**
+ * chrootvm --image end to end: each image form boots and the guest sees exactly the merged tree;
+ * the extracted tree is cached by digest and shared read-only (--rw writes a private copy); a
+ * corrupted blob and a missing kernel fail before any VM starts. The image's kernel comes from the
+ * demo rootfs (--kernel-from): images carry none.
+ */
+import assert from 'node:assert/strict';
+import { constants, existsSync } from 'node:fs';
+import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { resolveImage } from '../../scripts/lib/image/resolve-image.ts';
+import {
+  archiveOf,
+  compress,
+  dockerArchiveFiles,
+  FLAT_TREE,
+  ociLayout,
+  snapshot,
+  tarOf,
+  TWO_LAYERS,
+  TWO_LAYERS_TREE,
+  writeFiles,
+  type FixtureEntry,
+  type Image,
+  type Layer,
+  type TreeNode,
+} from '../unit/scripts/lib/image/fixtures.ts';
+import { chrootvm, chrootvmTempDirs, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+
+const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
+
+/** The fixture's trees live below /data: the root itself needs the shell and the init's mount points. */
+const FIXTURE_DIR = 'data';
+const APPLETS = ['sh', 'find', 'stat', 'readlink', 'cat', 'rm'];
+/** The init moves its /dev, /proc, /sys and /run onto these and refuses a root without them. */
+const MOUNT_POINTS = ['dev', 'proc', 'sys', 'run', 'tmp'];
+const ROOT_NAMES = ['bin', FIXTURE_DIR, ...MOUNT_POINTS].sort().join(' ');
+
+function baseLayer(busybox: Buffer): FixtureEntry[] {
+  return [
+    { name: './', type: 'directory' },
+    { name: 'bin/', type: 'directory' },
+    { name: 'bin/busybox', content: busybox, mode: 0o755 },
+    ...APPLETS.map((applet): FixtureEntry => ({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' })),
+    ...MOUNT_POINTS.map((dir): FixtureEntry => ({ name: `${dir}/`, type: 'directory' })),
+  ];
+}
+
+/** `entries` moved below `directory`, absolute names staying absolute; hard link targets move too (symlinks are relative). */
+function under(directory: string, entries: readonly FixtureEntry[]): FixtureEntry[] {
+  const place = (name: string) => (name === './' ? `${directory}/` : name.startsWith('/') ? `/${directory}${name}` : `${directory}/${name}`);
+  return entries.map((entry) => ({ ...entry, name: place(entry.name), ...(entry.type === 'link' ? { linkname: place(entry.linkname as string) } : {}) }));
+}
+
+/**
+ * One record per path below /data: `NAME|TYPE|MODE|LINKS|SIZE`, then a symlink's target on its
+ * own line, or a file's SIZE bytes and a newline (contents may hold newlines themselves).
+ */
+const LIST_SCRIPT = [
+  'cd / && echo *',
+  `cd /${FIXTURE_DIR} && find . -mindepth 1 | while read -r p; do`,
+  `  stat -c '%n|%F|%a|%h|%s' "$p"`,
+  '  if [ -L "$p" ]; then readlink "$p"; elif [ -f "$p" ]; then cat "$p"; echo; fi',
+  'done',
+].join('\n');
+
+interface Listing {
+  root: string;
+  tree: TreeNode[];
+}
+
+function parseListing(output: string): Listing {
+  const bytes = Buffer.from(output);
+  let at = 0;
+  const take = (length: number, what: string) => {
+    if (at + length > bytes.length) throw new Error(`listing ends inside ${what}: ${JSON.stringify(output)}`);
+    const text = bytes.subarray(at, at + length).toString();
+    at += length;
+    return text;
+  };
+  const line = () => {
+    const end = bytes.indexOf('\n', at);
+    if (end < 0) throw new Error(`listing ends without a newline: ${JSON.stringify(output)}`);
+    return take(end - at + 1, 'a line').slice(0, -1);
+  };
+  const root = line();
+  const tree: TreeNode[] = [];
+  while (at < bytes.length) {
+    const record = line();
+    const [name, kind, mode, links, size] = record.split('|');
+    const path = (name ?? '').replace(/^\.\//, '');
+    if (kind === 'directory') tree.push({ path, type: 'directory', mode: parseInt(mode!, 8) });
+    else if (kind === 'symbolic link') tree.push({ path, type: 'symlink', target: line() });
+    else if (kind === 'regular file' || kind === 'regular empty file') {
+      const content = take(Number(size), `the content of ${path}`);
+      assert.equal(take(1, `the end of ${path}`), '\n', record);
+      tree.push({ path, type: 'file', mode: parseInt(mode!, 8), content, links: Number(links) });
+    } else tree.push({ path, type: 'other', mode: parseInt(mode!, 8) });
+  }
+  // snapshot()'s order: depth first, names sorted; "/" as NUL sorts a directory's children before its siblings ("a/x" before "a-b").
+  const key = (node: TreeNode) => node.path.replaceAll('/', '\0');
+  tree.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return { root, tree };
+}
+
+/** Whether chrootvm could fall back to the host's running kernel (kernel-choice.ts looks at these). */
+async function hostKernelReadable(): Promise<boolean> {
+  const readable = (path: string) => access(path, constants.R_OK).then(() => true, () => false);
+  const image = (await readable(`/boot/vmlinuz-${release()}`)) || (await readable(`/usr/lib/modules/${release()}/vmlinuz`));
+  return image && (existsSync(`/lib/modules/${release()}`) || existsSync(`/usr/lib/modules/${release()}`));
+}
+
+const hostKernelSkip: string | false = (await hostKernelReadable())
+  ? `the host's kernel ${release()} is readable here: chrootvm would boot it instead of failing`
+  : false;
+
+describe('chrootvm --image', () => {
+  let work = '';
+  let cacheHome = '';
+  let env: NodeJS.ProcessEnv = {};
+  let demo = '';
+  let oci: Image;
+  const paths = { oci: '', docker: '', rootfsTar: '' };
+  /** The cache entry of the OCI image: `<cache>/virtinitrd/rootfs/sha256-HEX`. */
+  const ociEntry = () => join(cacheHome, 'virtinitrd/rootfs', oci.manifestDigest.replace(':', '-'));
+
+  before(async () => {
+    demo = requireDemoRootfs();
+    work = await mkdtemp(join(tmpdir(), 'virtinitrd-image-vm-'));
+    // A private cache makes the cache checks exact; the initrd and vmlinux are then built once for this file.
+    cacheHome = join(work, 'cache');
+    env = { ...process.env, XDG_CACHE_HOME: cacheHome };
+    const base = baseLayer(await readFile(join(demo, 'bin/busybox')));
+    // Every codec once; the last layer is uncompressed so a flipped content byte still parses as tar.
+    const layers: Layer[] = [
+      { entries: base, codec: 'gzip' },
+      { entries: under(FIXTURE_DIR, TWO_LAYERS[0]!), codec: 'zstd' },
+      { entries: under(FIXTURE_DIR, TWO_LAYERS[1]!), codec: 'none' },
+    ];
+    oci = await ociLayout(layers);
+    paths.oci = join(work, 'oci');
+    await writeFiles(paths.oci, oci.files);
+    paths.docker = join(work, 'docker.tar');
+    await writeFile(paths.docker, await archiveOf((await dockerArchiveFiles(layers)).files));
+    paths.rootfsTar = join(work, 'rootfs.tar.gz');
+    await writeFile(paths.rootfsTar, compress(await tarOf([...base, ...under(FIXTURE_DIR, FLAT_TREE)]), 'gzip'));
+  });
+
+  after(() => rm(work, { recursive: true, force: true }));
+
+  const FORMATS = [
+    ['an OCI layout directory (whiteouts, a replaced symlink, an opaque directory)', () => paths.oci],
+    ['a docker archive of the same layers', () => paths.docker],
+    ['a gzip rootfs tar of the merged tree', () => paths.rootfsTar],
+  ] as const;
+
+  for (const [what, image] of FORMATS) {
+    test(`${what}: the guest sees exactly the merged tree`, vm, async () => {
+      const result = await chrootvm(['--image', image(), '--kernel-from', demo, 'sh', '-c', LIST_SCRIPT], { env });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stderr, '');
+      assert.deepEqual(parseListing(result.stdout), { root: ROOT_NAMES, tree: TWO_LAYERS_TREE });
+    });
+  }
+
+  test('a second run of the same image boots the cached tree without extracting again', vm, async () => {
+    // Extracted here when this test runs alone; a no-op after the OCI boot above.
+    await resolveImage(paths.oci, { cacheDir: join(cacheHome, 'virtinitrd') });
+    const entries = await readdir(join(cacheHome, 'virtinitrd/rootfs'));
+    const { ino, mtimeMs } = await stat(ociEntry());
+    const result = await chrootvm(['--debug', '--image', paths.oci, '--kernel-from', demo, 'cat', `/${FIXTURE_DIR}/etc/hostname`], { env });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^upper$/m);
+    assert.ok(result.stderr.includes(`image ${paths.oci} (${oci.manifestDigest}): cached at ${ociEntry()}\n`), result.stderr);
+    assert.doesNotMatch(result.stderr, /extracting layer|extracted to/);
+    assert.deepEqual(await stat(ociEntry()).then((info) => ({ ino: info.ino, mtimeMs: info.mtimeMs })), { ino, mtimeMs });
+    assert.deepEqual(await readdir(join(cacheHome, 'virtinitrd/rootfs')), entries);
+  });
+
+  test('--rw: the guest writes a private copy, and the cached tree is unchanged afterwards', vm, async () => {
+    await resolveImage(paths.oci, { cacheDir: join(cacheHome, 'virtinitrd') });
+    const cached = await snapshot(ociEntry());
+    const tempDirs = chrootvmTempDirs();
+    const data = `/${FIXTURE_DIR}`;
+    const result = await chrootvm(
+      ['--rw', '--image', paths.oci, '--kernel-from', demo, 'sh', '-c', `echo changed > ${data}/etc/hostname && rm ${data}/lib/x && echo made > ${data}/made && cat ${data}/etc/hostname ${data}/made`],
+      { env },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'changed\nmade\n');
+    assert.deepEqual(await snapshot(ociEntry()), cached);
+    assert.deepEqual(chrootvmTempDirs(), tempDirs);
+  });
+
+  test('a corrupted layer blob: exit 125 naming its digest, before any VM starts, and nothing cached', async () => {
+    const corrupted = new Map(oci.files);
+    const digest = oci.layerDigests[2]!;
+    const name = `blobs/sha256/${digest.slice('sha256:'.length)}`;
+    const blob = Buffer.from(corrupted.get(name)!);
+    // A byte of a file's content: the tar still parses, only the digest can tell.
+    const at = blob.indexOf('now a file');
+    assert.ok(at > 0, 'the content to corrupt is in the last layer');
+    blob[at] = blob[at]! ^ 0x20;
+    corrupted.set(name, blob);
+    const layout = join(work, 'oci-corrupted');
+    await writeFiles(layout, corrupted);
+    // Its own cache: the manifest is unchanged, so the good image's cached tree would otherwise be used.
+    const emptyCache = join(work, 'cache-corrupted');
+    const result = await chrootvm(['--debug', '--image', layout, '--kernel-from', demo, 'true'], { env: { ...process.env, XDG_CACHE_HOME: emptyCache } });
+    assert.equal(result.status, 125, result.stderr);
+    assert.ok(result.stderr.includes(`chrootvm: --image ${layout}: layer ${digest} (${join(layout, name)}) has digest sha256:`), result.stderr);
+    assert.match(result.stderr, /the blob is corrupted or was changed/);
+    assert.match(result.stderr, /extracting layer 3\/3/);
+    assert.doesNotMatch(result.stderr, /chrootvm: (kernel |qemu:)/);
+    assert.deepEqual(await readdir(join(emptyCache, 'virtinitrd/rootfs')), []);
+  });
+
+  test('an image without a kernel, and no --kernel or --kernel-from: exit 125 saying what to give', { skip: hostKernelSkip }, async () => {
+    const result = await chrootvm(['--debug', '--image', paths.oci, 'true'], { env });
+    assert.equal(result.status, 125, result.stderr);
+    assert.match(result.stderr, new RegExp(`chrootvm: no kernel to boot: the image has none, and the host's running kernel ${release().replaceAll('.', '\\.')} is not readable`));
+    assert.match(result.stderr, /give --kernel PATH or --kernel-from DIR\n$/);
+    assert.doesNotMatch(result.stderr, /chrootvm: (kernel |qemu:)/);
+  });
+});
