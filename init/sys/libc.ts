@@ -5,6 +5,7 @@
  * a bundle cannot carry; we dlopen its native module directly, and only on first use so that a boot
  * that fails early does not pay for it.
  */
+import { makeDevice } from '../device-numbers.ts';
 import { initrdPaths } from '../paths.ts';
 import { SyscallError } from './errors.ts';
 
@@ -97,13 +98,7 @@ export function mount(what: string, source: string, target: string, fstype: stri
 }
 
 export function mknod(path: string, mode: number, major: number, minor: number): void {
-  // glibc's makedev for Linux: the 12+20 bit split with the high bits above 32.
-  const dev =
-    (BigInt(major & 0xfff) << 8n) |
-    (BigInt(major & ~0xfff) << 32n) |
-    BigInt(minor & 0xff) |
-    (BigInt(minor & ~0xff) << 12n);
-  check(`mknod(${path})`, 'mknod', [Type.String, Type.I32, Type.BigInt], [path, mode, dev]);
+  check(`mknod(${path})`, 'mknod', [Type.String, Type.I32, Type.BigInt], [path, mode, makeDevice(major, minor)]);
 }
 
 export function finitModule(fd: number, name: string): void {

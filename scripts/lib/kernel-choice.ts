@@ -63,18 +63,21 @@ export async function chooseKernel(request: KernelRequest): Promise<KernelChoice
     return { kernel, release, moddir, why: '--kernel' };
   }
   if (request.kernelFrom) {
-    const found = await pickKernel(resolve(request.kernelFrom));
-    return { kernel: found.kernel, release: found.version, moddir: found.moddir, why: `--kernel-from ${request.kernelFrom}`, note: found.note };
+    return fromRootfs(resolve(request.kernelFrom), `--kernel-from ${request.kernelFrom}`);
   }
   if (request.rootfs) {
     try {
-      const found = await pickKernel(request.rootfs);
-      return { kernel: found.kernel, release: found.version, moddir: found.moddir, why: 'the rootfs', note: found.note };
+      return await fromRootfs(request.rootfs, 'the rootfs');
     } catch (cause) {
       if (!request.fromImage) throw cause;
     }
   }
   return hostKernel();
+}
+
+async function fromRootfs(rootfs: string, why: string): Promise<KernelChoice> {
+  const found = await pickKernel(rootfs);
+  return { kernel: found.kernel, release: found.version, moddir: found.moddir, why, ...(found.note ? { note: found.note } : {}) };
 }
 
 /** Where distributions keep the running kernel's image. */
