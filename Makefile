@@ -55,7 +55,8 @@ demo: all demo-rootfs
 typecheck: node_modules/.installed
 	npx tsc --noEmit
 
-unit-test: node_modules/.installed
+# The unit tests also read the built init and the demo kernel (ELF, SEA and PVH checks on real files).
+unit-test: all demo-rootfs
 	$(NODE) --test 'test/unit/**/*.test.ts'
 
 vm-test: all demo-rootfs

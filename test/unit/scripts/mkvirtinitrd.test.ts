@@ -52,7 +52,7 @@ test('--help: usage and the warning codes on stdout, exit 0', () => {
   assert.equal(status, 0);
   assert.equal(stderr, '');
   assert.match(stdout, /^usage: mkvirtinitrd \[OPTION\]\.\.\. \[INIT\] MODDIR OUTPUT\n/);
-  assert.deepEqual(stdout.match(/^ {2}W\d/gm), ['  W1', '  W2', '  W3']);
+  assert.deepEqual(stdout.match(/^ {2}W\d/gm), ['  W1', '  W2', '  W3', '  W4', '  W5']);
 });
 
 const usageErrors: Array<{ args: string[]; env?: NodeJS.ProcessEnv; message: string }> = [
