@@ -16,7 +16,7 @@ import { initrdPaths } from './paths.ts';
 import { mountShare } from './shares.ts';
 import { reportStatus } from './status.ts';
 import { errnoOf } from './sys/errors.ts';
-import { mount, powerOff, sync } from './sys/libc.ts';
+import { mount, powerOff, setProcessName, sync } from './sys/libc.ts';
 import { switchRoot } from './switch-root.ts';
 import { moveSystemToTmpfs } from './system-root.ts';
 
@@ -32,6 +32,7 @@ const term = process.env.TERM;
 let moduleFailures: string[] = [];
 
 const steps: Step[] = [
+  { name: 'name the process init', required: false, run: () => setProcessName('init') },
   {
     name: 'mount early filesystems',
     required: true,

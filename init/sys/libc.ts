@@ -105,6 +105,16 @@ export function finitModule(fd: number, name: string): void {
   check(`finit_module(${name})`, 'syscall', [Type.I64, Type.I32, Type.String, Type.I32], [SYS_finit_module, fd, '', 0]);
 }
 
+const PR_SET_NAME = 15;
+
+/**
+ * The name ps and /proc/1/comm show. Node names its main thread "MainThread"; PID 1 should read
+ * "init". The kernel keeps the first 15 bytes.
+ */
+export function setProcessName(name: string): void {
+  check(`prctl(PR_SET_NAME, ${name})`, 'prctl', [Type.I32, Type.String, Type.U64, Type.U64, Type.U64], [PR_SET_NAME, name, 0, 0, 0]);
+}
+
 export function chroot(path: string): void {
   check(`chroot(${path})`, 'chroot', [Type.String], [path]);
 }

@@ -146,8 +146,8 @@ describe('init: the system it leaves to the command', () => {
       for (const line of env) assert.doesNotMatch(line, /^(rootfs|virtinitrd\.run|panic|console)=/);
     });
 
-    await t.test('PID 1 is the init from the initramfs (Node names its main thread "MainThread")', () => {
-      assert.deepEqual(section(facts, 'pid1'), ['MainThread', '/init (deleted)', '/init']);
+    await t.test('PID 1 is the init from the initramfs, and calls itself init', () => {
+      assert.deepEqual(section(facts, 'pid1'), ['init', '/init (deleted)', '/init']);
     });
 
     await t.test('the initramfs is freed: every file PID 1 still maps is deleted, the init and ffi-rs included', () => {
