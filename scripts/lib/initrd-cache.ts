@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildInitrd, planInitrd, type InitrdPlan, type InitrdSpec } from '../../packer/index.ts';
@@ -19,33 +19,68 @@ export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'virtinitrd');
 }
 
-async function fileDigest(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/** A file's digest as last computed, valid while the file keeps its inode, size and mtime. */
+export interface KnownDigest {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
 }
 
-export async function planKey(plan: InitrdPlan, codec: Codec): Promise<string> {
+export type DigestMemo = Map<string, KnownDigest>;
+
+/**
+ * The sha256 of a file, from the memo when the file is unchanged since: hashing the 100 MB init on
+ * every run would cost chrootvm ~0.3 s before the VM even starts (the way git trusts its index).
+ */
+export async function fileDigest(path: string, memo: DigestMemo): Promise<string> {
+  const { ino, size, mtimeMs } = await stat(path);
+  const known = memo.get(path);
+  if (known && known.ino === ino && known.size === size && known.mtimeMs === mtimeMs) return known.sha256;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const sha256 = hash.digest('hex');
+  memo.set(path, { ino, size, mtimeMs, sha256 });
+  return sha256;
+}
+
+export async function planKey(plan: InitrdPlan, codec: Codec, memo: DigestMemo = new Map()): Promise<string> {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ CACHE_FORMAT, codec }));
   for (const entry of plan.entries) {
     const { why: _why, ...layout } = entry;
     hash.update(JSON.stringify(layout));
-    if (entry.kind === 'file') hash.update(await fileDigest(entry.source));
+    if (entry.kind === 'file') hash.update(await fileDigest(entry.source, memo));
   }
   return hash.digest('hex').slice(0, 32);
+}
+
+const MEMO_FILE = 'digests.json';
+
+/** A memo that cannot be read is an empty one: the digests are computed again. */
+async function loadMemo(directory: string): Promise<DigestMemo> {
+  try {
+    const entries = JSON.parse(await readFile(join(directory, MEMO_FILE), 'utf8')) as [string, KnownDigest][];
+    return new Map(entries.filter(([path, known]) => typeof path === 'string' && typeof known?.sha256 === 'string'));
+  } catch {
+    return new Map();
+  }
 }
 
 /** The cached initrd for `spec`, built first if this content was never packed. */
 export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: string) => void): Promise<string> {
   const plan = await planInitrd(spec);
   const directory = cacheDirectory();
-  const path = join(directory, `initrd-${await planKey(plan, codec)}.${codec === 'none' ? 'cpio' : `cpio.${codec}`}`);
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  const memo = await loadMemo(directory);
+  const before = JSON.stringify([...memo]);
+  const path = join(directory, `initrd-${await planKey(plan, codec, memo)}.${codec === 'none' ? 'cpio' : `cpio.${codec}`}`);
+  const after = JSON.stringify([...memo]);
+  if (after !== before) await writeFileAtomic(join(directory, MEMO_FILE), Buffer.from(after));
   if (existsSync(path)) {
     log(`initrd ${path} (cached)`);
     return path;
   }
-  await mkdir(directory, { recursive: true, mode: 0o700 });
   log(`building initrd ${path}`);
   await writeFileAtomic(path, await buildInitrd(plan, { codec, mtime: 0 }));
   return path;
