@@ -5,12 +5,12 @@ import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, mkdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initrdPaths } from '../../../init/paths.ts';
+import { DEFAULT_ORDER, fixtureModdir, VIRTIO_DIR } from '../../fixtures/kmod/fixture.ts';
 import { buildInitrd, isNodeSea, planInitrd, planWholeSystem, type InitrdEntry, type InitrdPlan } from '../../../packer/index.ts';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
-const KVER = '6.1.0-56-cloud-amd64';
-const fixture = (variant: string) => join(REPO, 'test/fixtures/kmod', variant, 'lib/modules', KVER);
-const V = 'kernel/drivers/virtio';
+const fixture = fixtureModdir;
+const V = VIRTIO_DIR;
 // A small dynamically linked system binary stands in for the init and for ffi-rs's module.
 const STAND_IN = '/bin/true';
 
@@ -39,7 +39,7 @@ function withScratch(use: (s: Scratch) => Promise<void>): () => Promise<void> {
 
 const moduleEntries = (plan: InitrdPlan) => plan.entries.filter((e) => e.path.startsWith(`${initrdPaths.modules}/`));
 
-function expectedModules(moddir: string, modules: Array<[string, string]>): InitrdEntry[] {
+function expectedModules(moddir: string, modules: ReadonlyArray<[string, string]>): InitrdEntry[] {
   return modules.map(([name, path], index) => ({
     kind: 'file',
     path: `/usr/lib/modules/${String(index + 1).padStart(3, '0')}-${name}.ko`,
@@ -50,17 +50,6 @@ function expectedModules(moddir: string, modules: Array<[string, string]>): Init
   }));
 }
 
-// Debian 6.1 (modinfo -F depends): virtio needs virtio_ring; virtio_pci needs virtio, virtio_ring and
-// the two transport helpers; virtiofs needs fuse, virtio and virtio_ring. Ties go by name.
-const DEFAULT_ORDER: Array<[string, string]> = [
-  ['fuse', 'kernel/fs/fuse/fuse.ko'],
-  ['virtio_pci_legacy_dev', `${V}/virtio_pci_legacy_dev.ko`],
-  ['virtio_pci_modern_dev', `${V}/virtio_pci_modern_dev.ko`],
-  ['virtio_ring', `${V}/virtio_ring.ko`],
-  ['virtio', `${V}/virtio.ko`],
-  ['virtio_pci', `${V}/virtio_pci.ko`],
-  ['virtiofs', 'kernel/fs/fuse/virtiofs.ko'],
-];
 
 test(
   'plan: /init first, the ffi module, /dev/console, libraries, the seven modules in load order',

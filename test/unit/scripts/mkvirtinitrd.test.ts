@@ -6,13 +6,13 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { detectCodec, type Codec } from '../../../packer/compress.ts';
+import { fixtureModdir } from '../../fixtures/kmod/fixture.ts';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 const BIN = join(REPO, 'bin/mkvirtinitrd');
 const BUILT_INIT = join(REPO, 'build/init');
 const BUILT_FFI = join(REPO, 'build/ffi-rs.node');
-const FIXTURE_KVER = '6.1.0-56-cloud-amd64';
-const fixture = (variant: string) => join(REPO, 'test/fixtures/kmod', variant, 'lib/modules', FIXTURE_KVER);
+const fixture = fixtureModdir;
 
 const demoModules = join(REPO, '.cache/demo/rootfs/lib/modules');
 const DEMO_MODDIR = existsSync(demoModules) ? readdirSync(demoModules).map((kver) => join(demoModules, kver))[0] : undefined;

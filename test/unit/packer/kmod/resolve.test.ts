@@ -5,22 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { orderModules, resolveModules } from '../../../../packer/kmod/resolve.ts';
 import type { ModuleGraph, ResolvedModules } from '../../../../packer/kmod/resolve.ts';
+import { DEFAULT_ORDER, fixtureModdir, VIRTIO_DIR } from '../../../fixtures/kmod/fixture.ts';
 
 const REPO = new URL('../../../../', import.meta.url).pathname;
-const KVER = '6.1.0-56-cloud-amd64';
-const moddirOf = (variant: string) => join(REPO, 'test/fixtures/kmod', variant, 'lib/modules', KVER);
-const V = 'kernel/drivers/virtio';
-
-// Debian 6.1: virtio needs virtio_ring; virtio_pci needs both plus the two transport helpers; virtiofs needs fuse.
-const ORDER: Array<[string, string]> = [
-  ['fuse', 'kernel/fs/fuse/fuse.ko'],
-  ['virtio_pci_legacy_dev', `${V}/virtio_pci_legacy_dev.ko`],
-  ['virtio_pci_modern_dev', `${V}/virtio_pci_modern_dev.ko`],
-  ['virtio_ring', `${V}/virtio_ring.ko`],
-  ['virtio', `${V}/virtio.ko`],
-  ['virtio_pci', `${V}/virtio_pci.ko`],
-  ['virtiofs', 'kernel/fs/fuse/virtiofs.ko'],
-];
+const moddirOf = fixtureModdir;
+const V = VIRTIO_DIR;
+const ORDER = DEFAULT_ORDER;
 
 const relative = (moddir: string, r: ResolvedModules) => ({
   modules: r.modules.map((m) => ({ name: m.name, path: m.path.slice(moddir.length + 1) })),
