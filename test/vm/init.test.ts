@@ -265,3 +265,19 @@ describe('init: exec mode (init=, as osbuild boots it)', () => {
     assert.doesNotMatch(log, /Kernel panic/);
   });
 });
+
+describe('init: signals to PID 1 in run mode', () => {
+  test('SIGTERM and SIGINT sent to PID 1 are forwarded to the command', vm, async () => {
+    // The command signals PID 1, which passes each signal on to it; its traps say what arrived.
+    const script = [
+      'trap "echo got TERM" TERM',
+      'trap "echo got INT; exit 9" INT',
+      'kill -TERM 1; sleep 1',
+      'kill -INT 1; sleep 5 & wait',
+      'echo "not reached"',
+    ].join('\n');
+    const result = await chrootvm([requireDemoRootfs(), 'sh', '-c', script]);
+    assert.equal(result.status, 9, result.stderr);
+    assert.equal(result.stdout, 'got TERM\ngot INT\n');
+  });
+});
