@@ -1,10 +1,10 @@
 // The files a dynamically linked program needs in an initramfs: its loader and every DT_NEEDED
 // library, found the way ld.so finds them, with the host's symlinks reproduced so that the paths
 // baked into binaries (PT_INTERP, RUNPATH) exist in the guest too.
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, open, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { parseElf } from './reader.ts';
+import { fileSource, parseElf } from './reader.ts';
 import type { ElfInfo } from './reader.ts';
 import { ldSoConfDirs } from './ldconf.ts';
 
@@ -32,6 +32,16 @@ type Loaded = { path: string; origin: string; info: ElfInfo; rpathChain: string[
 function absent(error: NodeJS.ErrnoException): undefined {
   if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
   throw error;
+}
+
+/** Runs `use` with the file open, and closes it whatever happens. */
+async function withFile<T>(path: string, use: (fd: number) => T): Promise<T> {
+  const file = await open(path);
+  try {
+    return use(file.fd);
+  } finally {
+    await file.close();
+  }
 }
 
 function components(path: string): string[] {
@@ -101,7 +111,7 @@ class Closure {
   }
 
   async load(path: string, found: Walk, origin: string, parentChain: string[]): Promise<Loaded> {
-    const info = parseElf(await readFile(posix.join(this.root, found.real)), path);
+    const info = await withFile(posix.join(this.root, found.real), (fd) => parseElf(fileSource(fd), path));
     // A DT_RPATH is honoured only by objects without DT_RUNPATH, and is inherited by what they load.
     const ownRpath = info.runpath.length === 0 ? expandOrigin(info.rpath, origin) : [];
     if (info.soname) this.byName.add(info.soname);

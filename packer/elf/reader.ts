@@ -1,5 +1,6 @@
 // A minimal ELF64 little-endian reader: just enough to find what a binary needs at run time
 // (PT_INTERP, the dynamic section) and to read one section by name (a kernel module's .modinfo).
+import { fstatSync, readSync } from 'node:fs';
 
 export type ElfInfo = {
   class: 64;
@@ -27,12 +28,46 @@ const DYN_SIZE = 16;
 type Segment = { type: number; offset: number; vaddr: number; filesz: number };
 type Section = { nameOffset: number; type: number; offset: number; size: number; link: number };
 
+/**
+ * Where the bytes come from: a Buffer, or a file read piece by piece, so that the headers of a
+ * 100 MB binary cost a few small reads instead of reading it all.
+ */
+export interface ByteSource {
+  readonly length: number;
+  /** The bytes at [offset, offset + length), which the caller has checked lie inside the source. */
+  read(offset: number, length: number): Buffer;
+}
+
+function bufferSource(bytes: Buffer): ByteSource {
+  return { length: bytes.length, read: (offset, length) => bytes.subarray(offset, offset + length) };
+}
+
+/** A file as a ByteSource, read with pread; the caller closes `fd`. */
+export function fileSource(fd: number): ByteSource {
+  return {
+    length: fstatSync(fd).size,
+    read(offset, length) {
+      const buffer = Buffer.alloc(length);
+      let done = 0;
+      while (done < length) {
+        const count = readSync(fd, buffer, done, length - done, offset + done);
+        if (count === 0) break;
+        done += count;
+      }
+      return buffer;
+    },
+  };
+}
+
+/** Strings in ELF tables are short: read them a piece at a time until the NUL. */
+const STRING_CHUNK = 256;
+
 class Reader {
-  readonly bytes: Buffer;
+  readonly source: ByteSource;
   readonly name: string;
 
-  constructor(bytes: Buffer, name: string) {
-    this.bytes = bytes;
+  constructor(source: ByteSource, name: string) {
+    this.source = source;
     this.name = name;
   }
 
@@ -41,38 +76,49 @@ class Reader {
   }
 
   need(offset: number, length: number, what: string): void {
-    if (offset < 0 || length < 0 || offset + length > this.bytes.length) {
-      this.fail(`truncated ELF: ${what} at offset ${offset} (+${length} bytes) is past the end of the file (${this.bytes.length} bytes)`);
+    if (offset < 0 || length < 0 || offset + length > this.source.length) {
+      this.fail(`truncated ELF: ${what} at offset ${offset} (+${length} bytes) is past the end of the file (${this.source.length} bytes)`);
     }
   }
 
+  bytes(offset: number, length: number, what: string): Buffer {
+    this.need(offset, length, what);
+    return this.source.read(offset, length);
+  }
+
   u16(offset: number, what: string): number {
-    this.need(offset, 2, what);
-    return this.bytes.readUInt16LE(offset);
+    return this.bytes(offset, 2, what).readUInt16LE(0);
   }
 
   u32(offset: number, what: string): number {
-    this.need(offset, 4, what);
-    return this.bytes.readUInt32LE(offset);
+    return this.bytes(offset, 4, what).readUInt32LE(0);
+  }
+
+  i64(offset: number, what: string): bigint {
+    return this.bytes(offset, 8, what).readBigInt64LE(0);
   }
 
   u64(offset: number, what: string): number {
-    this.need(offset, 8, what);
-    const value = this.bytes.readBigUInt64LE(offset);
+    const value = this.bytes(offset, 8, what).readBigUInt64LE(0);
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`${what} value ${value} is out of range`);
     return Number(value);
   }
 
   cstring(offset: number, what: string): string {
     this.need(offset, 1, what);
-    const end = this.bytes.indexOf(0, offset);
-    if (end < 0) this.fail(`${what} at offset ${offset} is not NUL-terminated`);
-    return this.bytes.toString('utf8', offset, end);
+    const pieces: Buffer[] = [];
+    for (let at = offset; at < this.source.length; at += STRING_CHUNK) {
+      const piece = this.source.read(at, Math.min(STRING_CHUNK, this.source.length - at));
+      const end = piece.indexOf(0);
+      if (end >= 0) return Buffer.concat([...pieces, piece.subarray(0, end)]).toString('utf8');
+      pieces.push(piece);
+    }
+    return this.fail(`${what} at offset ${offset} is not NUL-terminated`);
   }
 }
 
 function header(r: Reader) {
-  const b = r.bytes;
+  const b = r.source.read(0, Math.min(EI_NIDENT, r.source.length));
   if (b.length < 4 || b[0] !== 0x7f || b[1] !== 0x45 || b[2] !== 0x4c || b[3] !== 0x46) {
     r.fail('not an ELF file (no \\x7fELF magic)');
   }
@@ -120,7 +166,7 @@ function dynamic(r: Reader, segs: Segment[]): Pick<ElfInfo, 'needed' | 'soname' 
   for (let at = dyn.offset; at + DYN_SIZE <= dyn.offset + dyn.filesz; at += DYN_SIZE) {
     r.need(at, DYN_SIZE, 'dynamic entry');
     // Number() only blurs huge OS/processor-specific tags, none of which are compared below.
-    const tag = Number(r.bytes.readBigInt64LE(at));
+    const tag = Number(r.i64(at, 'd_tag'));
     if (tag === DT.NULL) break;
     entries.push({ tag, value: r.u64(at + 8, 'd_val') });
   }
@@ -141,8 +187,8 @@ function dynamic(r: Reader, segs: Segment[]): Pick<ElfInfo, 'needed' | 'soname' 
 }
 
 /** Reads the run-time needs of an ELF64 little-endian file; `name` labels errors. */
-export function parseElf(bytes: Buffer, name: string): ElfInfo {
-  const r = new Reader(bytes, name);
+export function parseElf(bytes: Buffer | ByteSource, name: string): ElfInfo {
+  const r = new Reader(Buffer.isBuffer(bytes) ? bufferSource(bytes) : bytes, name);
   const h = header(r);
   const segs = segments(r, h.phoff, h.phnum);
   const interpSeg = segs.find((s) => s.type === PT.INTERP);
@@ -168,7 +214,7 @@ function sectionHeader(r: Reader, shoff: number, index: number): Section {
 
 /** The bytes of the section called `sectionName` (e.g. a kernel module's `.modinfo`), or undefined. */
 export function sectionData(bytes: Buffer, name: string, sectionName: string): Buffer | undefined {
-  const r = new Reader(bytes, name);
+  const r = new Reader(bufferSource(bytes), name);
   const h = header(r);
   if (h.shoff === 0) return undefined;
   const first = sectionHeader(r, h.shoff, 0);
@@ -181,8 +227,7 @@ export function sectionData(bytes: Buffer, name: string, sectionName: string): B
     if (s.nameOffset >= names.size) continue;
     if (r.cstring(names.offset + s.nameOffset, 'section name') !== sectionName) continue;
     if (s.type === SHT_NOBITS) return Buffer.alloc(0);
-    r.need(s.offset, s.size, `section ${sectionName}`);
-    return bytes.subarray(s.offset, s.offset + s.size);
+    return r.bytes(s.offset, s.size, `section ${sectionName}`);
   }
   return undefined;
 }

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseElf, sectionData } from '../../../../packer/elf/reader.ts';
+import { fileSource, parseElf, sectionData } from '../../../../packer/elf/reader.ts';
 
 const REPO = new URL('../../../../', import.meta.url).pathname;
 const TREE = join(REPO, 'test/fixtures/elf/tree');
@@ -44,6 +44,14 @@ const REAL_FILES = [
 for (const path of REAL_FILES) {
   test(`parseElf agrees with readelf on ${path.replace(REPO, '')}`, () => {
     assert.deepEqual(JSON.parse(JSON.stringify(parseElf(readFileSync(path), path))), readelf(path));
+  });
+  test(`parseElf reading the file piece by piece gives the same on ${path.replace(REPO, '')}`, () => {
+    const fd = openSync(path, 'r');
+    try {
+      assert.deepEqual(parseElf(fileSource(fd), path), parseElf(readFileSync(path), path));
+    } finally {
+      closeSync(fd);
+    }
   });
 }
 
