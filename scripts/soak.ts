@@ -3,43 +3,25 @@
  * under a hard time limit, and report the hangs, the failures and the boot-time distribution.
  * Exits 1 when any boot hung or failed: one bad boot in a hundred is a bug, not noise.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from './lib/artifacts.ts';
 import { distribution, formatDistribution } from './lib/soak-stats.ts';
+import { runChrootvm } from './lib/timed-chrootvm.ts';
 
 const DEFAULT_RUNS = 100;
 /** A boot takes ~4 s under TCG here: 60 s is a hang, not a slow machine. */
 const BOOT_LIMIT_MS = 60_000;
-/** After the limit chrootvm gets SIGTERM (it stops its VM and cleans up), then SIGKILL. */
-const KILL_GRACE_MS = 5_000;
 
 type BootResult =
   | { kind: 'ok'; ms: number }
   | { kind: 'failed'; ms: number; why: string }
   | { kind: 'hung' };
 
-function boot(rootfs: string): Promise<BootResult> {
-  const started = performance.now();
-  const child = spawn(join(projectRoot, 'bin/chrootvm'), [rootfs, 'true'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  let hung = false;
-  const limit = setTimeout(() => {
-    hung = true;
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
-  }, BOOT_LIMIT_MS);
-  return new Promise((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(limit);
-      const ms = performance.now() - started;
-      if (hung) resolve({ kind: 'hung' });
-      else if (code === 0) resolve({ kind: 'ok', ms });
-      else resolve({ kind: 'failed', ms, why: `${signal ? `killed by ${signal}` : `exit status ${code}`}: ${output.trim().split('\n').slice(-5).join('\n  ')}` });
-    }),
-  );
+async function boot(rootfs: string): Promise<BootResult> {
+  const run = await runChrootvm([rootfs, 'true'], BOOT_LIMIT_MS);
+  const ms = run.seconds * 1000;
+  if (run.timedOut) return { kind: 'hung' };
+  if (run.exitCode === 0) return { kind: 'ok', ms };
+  const output = `${run.stdout}${run.stderr}`.trim().split('\n').slice(-5).join('\n  ');
+  return { kind: 'failed', ms, why: `${run.signal ? `killed by ${run.signal}` : `exit status ${run.exitCode}`}: ${output}` };
 }
 
 function parseRuns(text: string | undefined): number {

@@ -21,7 +21,8 @@ import { computeRatios } from './ratios.ts';
 import { summarize, typicalIndex, type Summary } from './stats.ts';
 import { mebibytes, renderTable, seconds } from './table.ts';
 import { renderTimeline } from './timeline-svg.ts';
-import { bootDirect, runChrootvm, type DirectVm } from './vm.ts';
+import { runChrootvm } from '../lib/timed-chrootvm.ts';
+import { bootDirect, type DirectVm } from './vm.ts';
 
 /** chrootvm's defaults, so that B and C run in A's VM. */
 const MEMORY_MIB = 1024;

@@ -1,47 +1,15 @@
 /**
- * Boots timed on the host's wall clock: chrootvm as a user runs it, and a VM started directly
- * through chrootvm's own VM runner for initrds chrootvm does not build.
+ * A VM started directly through chrootvm's own VM runner, timed on the host's wall clock, for
+ * initrds chrootvm does not build (chrootvm itself is timed by lib/timed-chrootvm.ts).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Status } from '../../init/status-line.ts';
-import { projectRoot } from '../lib/artifacts.ts';
 import { Cleanup } from '../lib/cleanup.ts';
 import type { Accel } from '../lib/plan.ts';
 import { describeExit } from '../lib/processes.ts';
 import { runVm } from '../lib/vm.ts';
-
-const CHROOTVM = join(projectRoot, 'bin/chrootvm');
-
-export interface ChrootvmRun {
-  seconds: number;
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `bin/chrootvm ARGS…`, killed after `timeoutMs`; `seconds` runs from the spawn to the exit. */
-export function runChrootvm(args: readonly string[], timeoutMs: number): Promise<ChrootvmRun> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(CHROOTVM, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    // SIGINT lets chrootvm stop its qemu and virtiofsd; SIGKILL would leave them running.
-    const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    let seconds = 0;
-    child.once('error', reject);
-    child.once('exit', () => (seconds = (performance.now() - started) / 1000));
-    child.once('close', (exitCode) => {
-      clearTimeout(timer);
-      resolve({ seconds, exitCode, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() });
-    });
-  });
-}
 
 export interface DirectVm {
   /** What chrootvm passes to -kernel: the PVH vmlinux when there is one. */

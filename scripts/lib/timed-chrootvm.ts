@@ -1,0 +1,46 @@
+/**
+ * `bin/chrootvm ARGS…` as a measured child process, for the benchmark and the soak: wall time from
+ * spawn to exit, its output, and whether it had to be stopped for taking too long.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from './artifacts.ts';
+
+const CHROOTVM = join(projectRoot, 'bin/chrootvm');
+/** After the limit chrootvm gets SIGINT (it stops its VM and cleans up), then SIGKILL. */
+const KILL_GRACE_MS = 5_000;
+
+export interface ChrootvmRun {
+  seconds: number;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** It was still running after the limit and was stopped. */
+  timedOut: boolean;
+}
+
+export function runChrootvm(args: readonly string[], timeoutMs: number): Promise<ChrootvmRun> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(CHROOTVM, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    let timedOut = false;
+    // SIGINT lets chrootvm stop its qemu and virtiofsd; SIGKILL would leave them running.
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+    }, timeoutMs);
+    let seconds = 0;
+    child.once('error', reject);
+    child.once('exit', () => (seconds = (performance.now() - started) / 1000));
+    child.once('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      resolve({ seconds, exitCode, signal, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), timedOut });
+    });
+  });
+}
