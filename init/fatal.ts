@@ -4,10 +4,11 @@
  */
 import { error } from './log.ts';
 import { reportStatus } from './status.ts';
+import { messageOf } from './sys/errors.ts';
 import { powerOff, sync } from './sys/libc.ts';
 
 export function fatal(step: string, cause: unknown): never {
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = messageOf(cause);
   const message = `${step}: ${reason}`;
   error(message);
   try {

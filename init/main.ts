@@ -15,7 +15,7 @@ import { earlyMounts } from './mounts.ts';
 import { initrdPaths } from './paths.ts';
 import { mountShare } from './shares.ts';
 import { reportStatus } from './status.ts';
-import { errnoOf } from './sys/errors.ts';
+import { errnoOf, messageOf } from './sys/errors.ts';
 import { mount, powerOff, setProcessName, sync } from './sys/libc.ts';
 import { switchRoot } from './switch-root.ts';
 import { moveSystemToTmpfs } from './system-root.ts';
@@ -47,7 +47,7 @@ const steps: Step[] = [
           // EBUSY: already mounted (the kernel's own devtmpfs automount, for one).
           if (errnoOf(cause) === 'EBUSY') continue;
           if (entry.required) throw cause;
-          warn(`${entry.target}: ${cause instanceof Error ? cause.message : cause}`);
+          warn(`${entry.target}: ${messageOf(cause)}`);
         }
       }
     },
@@ -94,7 +94,7 @@ function shareTimeoutMs(): number | undefined {
 /** The boot goes on past a module that fails (it may not be needed), so a later failure says which did. */
 function withModuleFailures(cause: unknown): unknown {
   if (moduleFailures.length === 0) return cause;
-  return new Error(`${cause instanceof Error ? cause.message : String(cause)}; kernel modules that failed to load: ${moduleFailures.join(', ')}`);
+  return new Error(`${messageOf(cause)}; kernel modules that failed to load: ${moduleFailures.join(', ')}`);
 }
 
 async function boot(): Promise<never> {
@@ -105,7 +105,7 @@ async function boot(): Promise<never> {
       step.run();
     } catch (cause) {
       if (step.required) fatal(step.name, withModuleFailures(cause));
-      warn(`${step.name}: ${cause instanceof Error ? cause.message : cause}`);
+      warn(`${step.name}: ${messageOf(cause)}`);
     }
   }
   const env = cleanEnvironment(term);

@@ -8,6 +8,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatBootParameters, tagProblem, type BootConfig } from '../init/cmdline.ts';
+import { messageOf } from '../init/sys/errors.ts';
 import { chooseAccel } from './lib/accel.ts';
 import { builtFfiModule, builtInit } from './lib/artifacts.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
@@ -194,7 +195,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await runChrootvm(options, cleanup);
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message : String(cause);
+    const message = messageOf(cause);
     process.stderr.write(`chrootvm: ${message}\n`);
     if (!(cause instanceof ChrootvmError) && options.debug && cause instanceof Error) process.stderr.write(`${cause.stack}\n`);
     return EXIT_FAILURE;

@@ -6,6 +6,7 @@
 import { constants } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { messageOf } from '../init/sys/errors.ts';
 import { canonical } from '../packer/kmod/names.ts';
 import {
   buildInitrd,
@@ -222,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(usageErrorText('mkvirtinitrd', cause));
       return EXIT_USAGE;
     }
-    process.stderr.write(`mkvirtinitrd: ${cause instanceof Error ? cause.message : String(cause)}\n`);
+    process.stderr.write(`mkvirtinitrd: ${messageOf(cause)}\n`);
     return EXIT_FAILURE;
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { errnoName, errnoOf, SyscallError } from '../../../../init/sys/errors.ts';
+import { errnoName, errnoOf, SyscallError, messageOf } from '../../../../init/sys/errors.ts';
 
 const NAMES: Array<[number, string]> = [
   [2, 'ENOENT'],
@@ -24,4 +24,10 @@ for (const [errno, name] of NAMES) {
 test('a SyscallError names the call and the errno', () => {
   const error = new SyscallError('finit_module(007-virtiofs.ko)', 129);
   assert.deepEqual([error.message, error.code, errnoOf(error)], ['finit_module(007-virtiofs.ko): EKEYREJECTED', 'EKEYREJECTED', 'EKEYREJECTED']);
+});
+
+test('messageOf: an Error gives its message, anything else its text', () => {
+  assert.equal(messageOf(new SyscallError('mount(x on /y)', 2)), 'mount(x on /y): ENOENT');
+  assert.equal(messageOf('plain'), 'plain');
+  assert.equal(messageOf(42), '42');
 });
