@@ -10,10 +10,11 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { access, constants, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
 import { cacheDirectory } from './initrd-cache.ts';
 import type { Accel } from './plan.ts';
+import { findOnPath, isExecutableFile } from './processes.ts';
 
 export type AccelRequest = 'auto' | Accel;
 
@@ -197,18 +198,8 @@ export function formatProbeCache(key: ProbeCacheKey, result: ProbeResult): strin
 
 /** The executable qemu names: itself when it has a slash, else the first on PATH; symlinks resolved. */
 async function resolveCommand(command: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const candidates = command.includes('/')
-    ? [command]
-    : (env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, command));
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, constants.X_OK);
-      if ((await stat(candidate)).isFile()) return await realpath(candidate);
-    } catch {
-      // not here: try the next PATH entry
-    }
-  }
-  return undefined;
+  const found = command.includes('/') ? ((await isExecutableFile(command)) ? command : undefined) : await findOnPath(command, env);
+  return found === undefined ? undefined : realpath(found);
 }
 
 /** The cache key for probing with `qemu`, or undefined when one of its parts cannot be read (no caching then). */
