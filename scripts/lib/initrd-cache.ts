@@ -4,13 +4,14 @@
  * and an unchanged one is never packed twice.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildInitrd, planInitrd, type InitrdPlan, type InitrdSpec } from '../../packer/index.ts';
 import type { Codec } from '../../packer/compress.ts';
 import { writeFileAtomic } from './atomic-write.ts';
+import { hashFile } from './hash-file.ts';
 
 /** Bump when the initrd layout changes in a way the inputs do not show. */
 const CACHE_FORMAT = 1;
@@ -37,9 +38,7 @@ export async function fileDigest(path: string, memo: DigestMemo): Promise<string
   const { ino, size, mtimeMs } = await stat(path);
   const known = memo.get(path);
   if (known && known.ino === ino && known.size === size && known.mtimeMs === mtimeMs) return known.sha256;
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  const sha256 = hash.digest('hex');
+  const { hex: sha256 } = await hashFile(path, 'sha256');
   memo.set(path, { ino, size, mtimeMs, sha256 });
   return sha256;
 }

@@ -3,7 +3,6 @@
  * cached rootfs directory that chrootvm can share with a VM. The tree is built once per image
  * digest; later calls return the cached path without reading a layer.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,6 +15,7 @@ import { tarCodec } from './media.ts';
 import { planImage, type ImageKind, type LayerSource } from './plan.ts';
 import { DEFAULT_PLATFORM, type Platform } from './platform.ts';
 import { decoder, forEachTarEntry, readHead } from './tar-read.ts';
+import { hashFile } from '../hash-file.ts';
 
 export type { ImageKind } from './plan.ts';
 
@@ -45,13 +45,8 @@ export interface ResolvedImage {
 }
 
 async function fileDigest(path: string, algorithm: DigestAlgorithm): Promise<{ digest: string; bytes: number }> {
-  const hash = createHash(algorithm);
-  let bytes = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { digest: `${algorithm}:${hash.digest('hex')}`, bytes };
+  const { hex, bytes } = await hashFile(path, algorithm);
+  return { digest: `${algorithm}:${hex}`, bytes };
 }
 
 /**
