@@ -16,8 +16,8 @@ export function parseModulesDep(text: string): DepEntry[] {
   return entries;
 }
 
-/** `modules.builtin`: the paths the built-in modules would have had, one per line. */
-export function parseModulesBuiltin(text: string): string[] {
+/** `modules.builtin` (the paths the built-in modules would have had) and `modules.order` (the modules the kernel build made): one path per line. */
+export function parseModulePaths(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
 }
 

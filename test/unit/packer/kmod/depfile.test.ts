@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sectionData } from '../../../../packer/elf/reader.ts';
-import { modinfoDepends, parseModinfo, parseModulesBuiltin, parseModulesDep } from '../../../../packer/kmod/depfile.ts';
+import { modinfoDepends, parseModinfo, parseModulePaths, parseModulesDep } from '../../../../packer/kmod/depfile.ts';
 
 const REPO = new URL('../../../../', import.meta.url).pathname;
 const MODDIR = join(REPO, 'test/fixtures/kmod/ko/lib/modules/6.1.0-56-cloud-amd64');
@@ -31,12 +31,12 @@ test('parseModulesDep: blank lines, extra spaces, malformed lines', () => {
   assert.throws(() => parseModulesDep(': b.ko\n'), { message: 'modules.dep line 1 has no "path:" prefix: ": b.ko"' });
 });
 
-test('parseModulesBuiltin lists paths', () => {
-  assert.deepEqual(parseModulesBuiltin('kernel/fs/binfmt_script.ko\n\nkernel/arch/x86/events/amd/amd-uncore.ko\n'), [
+test('parseModulePaths lists the paths of modules.builtin and modules.order', () => {
+  assert.deepEqual(parseModulePaths('kernel/fs/binfmt_script.ko\n\nkernel/arch/x86/events/amd/amd-uncore.ko\n'), [
     'kernel/fs/binfmt_script.ko',
     'kernel/arch/x86/events/amd/amd-uncore.ko',
   ]);
-  const real = parseModulesBuiltin(readFileSync(join(MODDIR, 'modules.builtin'), 'utf8'));
+  const real = parseModulePaths(readFileSync(join(MODDIR, 'modules.builtin'), 'utf8'));
   assert.equal(real.length, Number(execFileSync('wc', ['-l', join(MODDIR, 'modules.builtin')]).toString().split(' ')[0]));
 });
 

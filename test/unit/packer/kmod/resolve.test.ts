@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { orderModules, resolveModules } from '../../../../packer/kmod/resolve.ts';
@@ -57,6 +57,43 @@ test('resolveModules takes dependencies from modules.dep when present', async ()
       modules: [{ name: 'virtio_ring', path: `${V}/virtio_ring.ko` }, { name: 'virtiofs', path: 'kernel/fs/fuse/virtiofs.ko' }],
       builtin: [],
     });
+  });
+});
+
+// The default modules' paths as a kernel build lists them in modules.order (no compression suffix).
+const MODULES_ORDER = `${ORDER.map(([, path]) => path).join('\n')}\n`;
+
+test('resolveModules finds files by modules.dep, then modules.order, then by walking the tree', async () => {
+  // A second fuse.ko that sorts first: a walk picks it, modules.dep and modules.order name the real one.
+  const decoy = 'kernel/aaa/fuse.ko';
+  const fuseOf = (dir: string, r: ResolvedModules) => relative(dir, r).modules.find((m) => m.name === 'fuse')!.path;
+  const golden = readFileSync(join(REPO, 'test/golden/kmod/ko.modules.dep'), 'utf8');
+  const cases: Array<{ files: Record<string, string>; fuse: string }> = [
+    { files: {}, fuse: decoy },
+    { files: { 'modules.dep': golden }, fuse: 'kernel/fs/fuse/fuse.ko' },
+    { files: { 'modules.order': MODULES_ORDER }, fuse: 'kernel/fs/fuse/fuse.ko' },
+    // Not in modules.order: found by the walk all the same.
+    { files: { 'modules.order': MODULES_ORDER.replace('kernel/fs/fuse/fuse.ko\n', '') }, fuse: decoy },
+  ];
+  for (const c of cases) {
+    await withCopy('ko', undefined, async (dir) => {
+      mkdirSync(join(dir, 'kernel/aaa'));
+      cpSync(join(dir, 'kernel/fs/fuse/fuse.ko'), join(dir, decoy));
+      for (const [name, text] of Object.entries(c.files)) writeFileSync(join(dir, name), text);
+      assert.equal(fuseOf(dir, await resolveModules(dir, ['virtiofs'])), c.fuse, Object.keys(c.files).join(' ') || 'no index files');
+    });
+  }
+});
+
+test('resolveModules with modules.order: compressed files, updates/ over kernel/, extra/ last', async () => {
+  await withCopy('ko.xz', undefined, async (dir) => {
+    writeFileSync(join(dir, 'modules.order'), MODULES_ORDER);
+    mkdirSync(join(dir, 'updates'));
+    cpSync(join(dir, 'kernel/fs/fuse/fuse.ko.xz'), join(dir, 'updates/fuse.ko.xz'));
+    mkdirSync(join(dir, 'extra'));
+    cpSync(join(dir, `${V}/virtio.ko.xz`), join(dir, 'extra/virtio.ko.xz'));
+    const expected = ORDER.map(([name, path]) => ({ name, path: name === 'fuse' ? 'updates/fuse.ko.xz' : `${path}.xz` }));
+    assert.deepEqual(relative(dir, await resolveModules(dir, ['virtio_pci', 'virtiofs'])), { modules: expected, builtin: [] });
   });
 });
 
