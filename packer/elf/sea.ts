@@ -1,0 +1,136 @@
+/**
+ * A Node single executable application from a runtime binary and a SEA blob, the way Node finds
+ * one on Linux: the blob is the payload of an ELF note named NODE_SEA_BLOB, found through the
+ * PT_NOTE program headers of the running binary, and the SEA fuse string in the binary ends in 1.
+ *
+ * postject does the same through LIEF, which adds a segment and realigns the file: +346 KB of
+ * padding in every initramfs. Here the file does not grow: the notes go into the zero padding that
+ * follows a loadable segment, the segment is extended over them, and the existing PT_NOTE header
+ * is pointed at them (the file's own notes, build id and ABI tag, are copied along).
+ */
+import { ELF64_HEADER_SIZE, isElf64le, programHeaderTable } from './notes.ts';
+
+export const SEA_NOTE_NAME = 'NODE_SEA_BLOB';
+/** Node reads the blob only when this string in its binary is followed by ":1" instead of ":0". */
+export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+const PHDR_SIZE = 56;
+const SHDR_SIZE = 64;
+const PT_LOAD = 1;
+const PT_NOTE = 4;
+const SHT_NOBITS = 8;
+const NOTE_ALIGN = 4;
+
+interface ProgramHeader {
+  /** Where the header itself is in the file. */
+  at: number;
+  type: number;
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  memsz: number;
+  align: number;
+}
+
+const alignUp = (value: number, align: number) => Math.ceil(value / align) * align;
+
+function programHeaders(elf: Buffer): ProgramHeader[] {
+  const table = programHeaderTable(elf);
+  const headers: ProgramHeader[] = [];
+  for (let at = table.offset; at < table.offset + table.size; at += PHDR_SIZE) {
+    headers.push({
+      at,
+      type: elf.readUInt32LE(at),
+      offset: Number(elf.readBigUInt64LE(at + 8)),
+      vaddr: Number(elf.readBigUInt64LE(at + 16)),
+      filesz: Number(elf.readBigUInt64LE(at + 32)),
+      memsz: Number(elf.readBigUInt64LE(at + 40)),
+      align: Number(elf.readBigUInt64LE(at + 48)),
+    });
+  }
+  return headers;
+}
+
+/** File ranges that sections hold (section headers may be gone: then there are none to keep clear). */
+function sectionRanges(elf: Buffer): Array<[start: number, end: number]> {
+  const offset = Number(elf.readBigUInt64LE(40));
+  const count = elf.readUInt16LE(60);
+  const ranges: Array<[number, number]> = [];
+  for (let at = offset; count > 0 && at < offset + count * SHDR_SIZE; at += SHDR_SIZE) {
+    const size = Number(elf.readBigUInt64LE(at + 32));
+    if (elf.readUInt32LE(at + 4) !== SHT_NOBITS && size > 0) ranges.push([Number(elf.readBigUInt64LE(at + 24)), Number(elf.readBigUInt64LE(at + 24)) + size]);
+  }
+  if (offset > 0 && count > 0) ranges.push([offset, offset + count * SHDR_SIZE]);
+  return ranges;
+}
+
+/** One note: header, NUL-terminated name and payload, each padded to 4 bytes. */
+export function encodeNote(name: string, type: number, payload: Buffer): Buffer {
+  const nameBytes = Buffer.from(`${name}\0`, 'latin1');
+  const payloadAt = 12 + alignUp(nameBytes.length, NOTE_ALIGN);
+  const note = Buffer.alloc(payloadAt + alignUp(payload.length, NOTE_ALIGN));
+  note.writeUInt32LE(nameBytes.length, 0);
+  note.writeUInt32LE(payload.length, 4);
+  note.writeUInt32LE(type, 8);
+  nameBytes.copy(note, 12);
+  payload.copy(note, payloadAt);
+  return note;
+}
+
+const overlaps = (a: readonly [number, number], b: readonly [number, number]) => a[0] < b[1] && b[0] < a[1];
+
+/**
+ * Where `size` bytes of notes can go: right after a loadable segment that has no .bss (so its file
+ * and memory sizes can grow together), in zeros no section and no other segment uses, in the file
+ * and in memory.
+ */
+function findRoom(elf: Buffer, headers: ProgramHeader[], size: number): { load: ProgramHeader; at: number } | undefined {
+  const loads = headers.filter((header) => header.type === PT_LOAD);
+  const sections = sectionRanges(elf);
+  for (const load of loads.filter((header) => header.filesz === header.memsz)) {
+    const at = alignUp(load.offset + load.filesz, NOTE_ALIGN);
+    const inFile: [number, number] = [load.offset + load.filesz, at + size];
+    const inMemory: [number, number] = [load.vaddr + load.memsz, load.vaddr + (at + size - load.offset)];
+    const others = loads.filter((other) => other !== load);
+    if (inFile[1] > elf.length) continue;
+    if (others.some((other) => overlaps(inFile, [other.offset, other.offset + other.filesz]))) continue;
+    if (others.some((other) => overlaps(inMemory, [other.vaddr, other.vaddr + other.memsz]))) continue;
+    if (sections.some((section) => overlaps(inFile, section))) continue;
+    if (elf.subarray(inFile[0], inFile[1]).some((byte) => byte !== 0)) continue;
+    return { load, at };
+  }
+  return undefined;
+}
+
+/**
+ * Turns the Node runtime in `elf` into a single executable application running `blob` (what
+ * `node --experimental-sea-config` wrote), in place. `name` is the file, for error messages.
+ */
+export function injectSeaBlob(elf: Buffer, blob: Buffer, name: string): Buffer {
+  if (!isElf64le(elf.subarray(0, ELF64_HEADER_SIZE))) throw new Error(`${name} is not a 64-bit little-endian ELF file`);
+  const fuseAt = elf.indexOf(`${SEA_FUSE}:`, 0, 'latin1');
+  if (fuseAt < 0) throw new Error(`${name} has no SEA fuse (${SEA_FUSE}): not a Node runtime that can run a single executable application`);
+  if (elf.indexOf(`${SEA_FUSE}:`, fuseAt + 1, 'latin1') >= 0) throw new Error(`${name} holds the SEA fuse string more than once: which one Node reads is unknown`);
+  const fuseState = fuseAt + SEA_FUSE.length + 1;
+  if (elf[fuseState] !== 0x30) throw new Error(`${name} already is a single executable application (its SEA fuse is set)`);
+
+  const headers = programHeaders(elf);
+  const note = headers.find((header) => header.type === PT_NOTE && header.align <= NOTE_ALIGN);
+  if (!note) throw new Error(`${name} has no 4-aligned PT_NOTE program header to point at the blob`);
+  const notes = Buffer.concat([elf.subarray(note.offset, note.offset + note.filesz), encodeNote(SEA_NOTE_NAME, 0, blob)]);
+  const room = findRoom(elf, headers, notes.length);
+  if (!room) throw new Error(`${name} has no ${notes.length}-byte run of padding after a loadable segment to hold the blob`);
+
+  notes.copy(elf, room.at);
+  const loadSize = BigInt(room.at + notes.length - room.load.offset);
+  elf.writeBigUInt64LE(loadSize, room.load.at + 32);
+  elf.writeBigUInt64LE(loadSize, room.load.at + 40);
+  const noteAddress = BigInt(room.load.vaddr + (room.at - room.load.offset));
+  elf.writeBigUInt64LE(BigInt(room.at), note.at + 8);
+  elf.writeBigUInt64LE(noteAddress, note.at + 16);
+  elf.writeBigUInt64LE(noteAddress, note.at + 24);
+  elf.writeBigUInt64LE(BigInt(notes.length), note.at + 32);
+  elf.writeBigUInt64LE(BigInt(notes.length), note.at + 40);
+  elf[fuseState] = 0x31;
+  return elf;
+}
