@@ -2,20 +2,19 @@
  * Starting the system's program once the root is switched: exec mode replaces PID 1 with init=
  * (osbuild's contract), run mode keeps PID 1 alive as a reaper around chrootvm's command.
  */
-import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { accessSync, closeSync, constants as fsConstants, lstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import type { RunRequest } from './cmdline.ts';
 import { debug, error } from './log.ts';
 import type { Status } from './status-line.ts';
-import { errnoOf } from './sys/errors.ts';
+import { errnoOf, messageOf } from './sys/errors.ts';
 import {
   disableOutputProcessing,
   dup2,
   execve,
-  peekExitedChild,
-  reap,
+  reapExitedChild,
   resetSignalsForExec,
   setWindowSize,
+  spawn,
   takeControllingTerminal,
 } from './sys/libc.ts';
 
@@ -27,6 +26,11 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  */
 export function cleanEnvironment(term: string | undefined): Record<string, string> {
   return { PATH: DEFAULT_PATH, HOME: '/', TERM: term || 'linux' };
+}
+
+/** The `key=value` strings execve and posix_spawn take. */
+function environ(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([key, value]) => `${key}=${value}`);
 }
 
 /** Node opens its stdio close-on-exec; the program we exec needs the console on 0, 1 and 2. */
@@ -72,28 +76,42 @@ export function execInit(path: string, args: readonly string[], env: Record<stri
   resetSignalsForExec();
   debug(`exec ${path} ${args.join(' ')}`);
   try {
-    return execve(path, [path, ...args], Object.entries(env).map(([key, value]) => `${key}=${value}`));
+    return execve(path, [path, ...args], environ(env));
   } catch (cause) {
     throw new Error(`init=${path}: ${describeExecFailure(path, errnoOf(cause) ?? String(cause))}`);
   }
 }
 
+/**
+ * The file execvp would run for `name`: a name with a slash is used as it is, any other is looked
+ * up in `searchPath`. Without one, the errno execvp would give: EACCES when the only files of that
+ * name are not executable, else ENOENT.
+ */
+export function findProgram(name: string, searchPath: string): { path: string } | { errno: 'ENOENT' | 'EACCES' } {
+  if (name.includes('/')) return { path: name };
+  let errno: 'ENOENT' | 'EACCES' = 'ENOENT';
+  for (const directory of name === '' ? [] : searchPath.split(':')) {
+    const candidate = `${directory || '.'}/${name}`;
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, fsConstants.X_OK);
+      return { path: candidate };
+    } catch (cause) {
+      if (errnoOf(cause) === 'EACCES') errno = 'EACCES';
+    }
+  }
+  return { errno };
+}
+
 /** The podman/docker convention for a command that could not be started. */
-function statusForSpawnError(errno: string | undefined): number {
+function statusForSpawnError(errno: string): number {
   return errno === 'ENOENT' ? 127 : 126;
 }
 
-/**
- * Runs the command as our child and resolves with how it ended. While it runs, PID 1 also reaps
- * orphans: it peeks at exited children with WNOWAIT and reaps only those Node did not start, so
- * Node still collects its own child's status.
- */
-export function runCommand(request: RunRequest, env: Record<string, string>): Promise<Status> {
-  // Loaded here, not at the top: node:child_process pulls in net, stream and dgram, ~0.1 s of
-  // module loading under TCG that exec mode (init=) never needs.
-  const { spawn } = process.getBuiltinModule('node:child_process');
+/** The ttys the request names, opened once each and set up for a terminal or for a byte pipe. */
+function openStdio(request: RunRequest): number[] {
   const opened = new Map<string, number>();
-  const stdio = request.stdio.map((path) => {
+  return request.stdio.map((path) => {
     let fd = opened.get(path);
     if (fd === undefined) {
       fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
@@ -107,32 +125,54 @@ export function runCommand(request: RunRequest, env: Record<string, string>): Pr
     }
     return fd;
   });
+}
+
+/**
+ * Runs the command as our child and resolves with how it ended. On every SIGCHLD, PID 1 reaps
+ * whatever has ended: the command, and the orphans the kernel makes its children.
+ */
+export function runCommand(request: RunRequest, env: Record<string, string>): Promise<Status> {
+  const stdio = openStdio(request);
+  const name = request.argv[0]!;
+  const notStarted = (errno: string): Promise<Status> => {
+    // Said where the command's own errors go, as a shell would, and in the kernel log.
+    const message = `${name}: ${errno === 'ENOENT' ? 'command not found' : errno}`;
+    writeSync(stdio[2]!, `${message}\n`);
+    error(message);
+    return Promise.resolve({ kind: 'exit', code: statusForSpawnError(errno) });
+  };
+  debug(`run ${JSON.stringify(request.argv)} in ${request.cwd} with stdio ${request.stdio.join(' ')}`);
+  const program = findProgram(name, env.PATH ?? '');
+  if ('errno' in program) return notStarted(program.errno);
+  let pid: number;
+  try {
+    pid = spawn(program.path, request.argv, environ(env), request.cwd, stdio);
+  } catch (cause) {
+    return notStarted(errnoOf(cause) ?? messageOf(cause));
+  }
   return new Promise((resolve) => {
-    debug(`run ${JSON.stringify(request.argv)} in ${request.cwd} with stdio ${request.stdio.join(' ')}`);
-    const child = spawn(request.argv[0]!, request.argv.slice(1), { cwd: request.cwd, env, stdio });
-    const reapOrphans = () => {
-      for (;;) {
-        const pid = peekExitedChild();
-        if (pid === 0 || pid === child.pid) return;
-        reap(pid);
-        debug(`reaped orphan ${pid}`);
+    let running = true;
+    const reapChildren = () => {
+      for (let child = reapExitedChild(); child; child = reapExitedChild()) {
+        if (child.pid !== pid) {
+          debug(`reaped orphan ${child.pid}`);
+          continue;
+        }
+        running = false;
+        clearInterval(keepAlive);
+        resolve(child.end);
       }
     };
-    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
-    process.on('SIGCHLD', reapOrphans);
-    process.on('SIGTERM', forward('SIGTERM'));
-    process.on('SIGINT', forward('SIGINT'));
-    child.on('error', (cause) => {
-      const errno = errnoOf(cause);
-      // Said where the command's own errors go, as a shell would, and in the kernel log.
-      const message = `${request.argv[0]}: ${errno === 'ENOENT' ? 'command not found' : errno ?? cause.message}`;
-      writeSync(stdio[2]!, `${message}\n`);
-      error(message);
-      resolve({ kind: 'exit', code: statusForSpawnError(errno) });
-    });
-    child.on('exit', (code, signal) => {
-      reapOrphans();
-      resolve(signal ? { kind: 'signal', signal: osConstants.signals[signal] } : { kind: 'exit', code: code ?? 0 });
-    });
+    // Signal listeners do not keep Node's event loop alive: without a timer PID 1 would run out of
+    // work and exit (a kernel panic) while its command runs. Reaping on it too covers a command
+    // that ended before the SIGCHLD listener was in place.
+    const keepAlive = setInterval(reapChildren, 1000);
+    process.on('SIGCHLD', reapChildren);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(signal, () => {
+        if (running) process.kill(pid, signal);
+      });
+    }
+    reapChildren();
   });
 }
