@@ -1,5 +1,3 @@
-import { constants } from 'node:os';
-
 /**
  * Linux errnos (x86_64 numbers) that Node does not name: finit_module reports a module's signature
  * problems with the key errnos (a modified signed module is EKEYREJECTED even when signatures are
@@ -7,17 +5,16 @@ import { constants } from 'node:os';
  */
 const LINUX_ONLY_ERRNOS: Record<string, number> = { ENOPKG: 65, ENOKEY: 126, EKEYEXPIRED: 127, EKEYREVOKED: 128, EKEYREJECTED: 129 };
 
-const errnoNames = new Map<number, string>(
-  [...Object.entries(LINUX_ONLY_ERRNOS), ...Object.entries(constants.errno)].map(([name, code]) => [code, name]),
-);
+let errnoNames: Map<number, string> | undefined;
 
 /** `ENOENT` for 2; `errno 4242` for a number the platform does not name. */
 export function errnoName(errno: number): string {
+  // Built on the first error, not at load: node:os is not loaded yet when the init starts, and
+  // loading it costs the boot ~10 ms under TCG.
+  errnoNames ??= new Map(
+    [...Object.entries(LINUX_ONLY_ERRNOS), ...Object.entries(process.getBuiltinModule('node:os').constants.errno)].map(([name, code]) => [code, name]),
+  );
   return errnoNames.get(errno) ?? `errno ${errno}`;
-}
-
-export function errnoCode(name: keyof typeof constants.errno): number {
-  return constants.errno[name];
 }
 
 /**
