@@ -128,8 +128,9 @@ function openStdio(request: RunRequest): number[] {
 }
 
 /**
- * Runs the command as our child and resolves with how it ended. On every SIGCHLD, PID 1 reaps
- * whatever has ended: the command, and the orphans the kernel makes its children.
+ * Starts the command as our child (it runs when this returns) and resolves with how it ended. On
+ * every SIGCHLD, PID 1 reaps whatever has ended: the command, and the orphans the kernel makes its
+ * children.
  */
 export function runCommand(request: RunRequest, env: Record<string, string>): Promise<Status> {
   const stdio = openStdio(request);

@@ -17,7 +17,7 @@ import { mountShare } from './shares.ts';
 import { reportStatus } from './status.ts';
 import { errnoOf, messageOf } from './sys/errors.ts';
 import { mount, powerOff, setProcessName, sync } from './sys/libc.ts';
-import { switchRoot } from './switch-root.ts';
+import { deleteInitramfs, switchRoot, type OldRoot } from './switch-root.ts';
 import { moveSystemToTmpfs } from './system-root.ts';
 
 interface Step {
@@ -27,6 +27,7 @@ interface Step {
 }
 
 let config: BootConfig;
+let oldRoot: OldRoot;
 const term = process.env.TERM;
 /** Modules that failed to load, as `name (ERRNO)`: the likely cause of a share that never appears. */
 let moduleFailures: string[] = [];
@@ -84,7 +85,13 @@ const steps: Step[] = [
       for (const share of config.shares) mountShare(share.tag, join('/run/mnt', share.tag), share.readonly, shareTimeoutMs());
     },
   },
-  { name: 'switch root', required: true, run: () => switchRoot(initrdPaths.newRoot) },
+  {
+    name: 'switch root',
+    required: true,
+    run() {
+      oldRoot = switchRoot(initrdPaths.newRoot);
+    },
+  },
 ];
 
 function shareTimeoutMs(): number | undefined {
@@ -95,6 +102,15 @@ function shareTimeoutMs(): number | undefined {
 function withModuleFailures(cause: unknown): unknown {
   if (moduleFailures.length === 0) return cause;
   return new Error(`${messageOf(cause)}; kernel modules that failed to load: ${moduleFailures.join(', ')}`);
+}
+
+/** Memory is all the initramfs still holds: a boot goes on without freeing it. */
+function freeInitramfs(): void {
+  try {
+    deleteInitramfs(oldRoot);
+  } catch (cause) {
+    warn(`deleting the initramfs: ${messageOf(cause)}`);
+  }
 }
 
 async function boot(): Promise<never> {
@@ -110,6 +126,7 @@ async function boot(): Promise<never> {
   }
   const env = cleanEnvironment(term);
   if (!config.run) {
+    freeInitramfs();
     try {
       return execInit(config.init, config.initArgs, env);
     } catch (cause) {
@@ -121,7 +138,10 @@ async function boot(): Promise<never> {
   } catch (cause) {
     fatal('start command', new Error(`working directory ${config.run.cwd}: ${errnoOf(cause)}`));
   }
-  const status = await runCommand(config.run, env);
+  const ended = runCommand(config.run, env);
+  // The command runs already: the initramfs goes while it does.
+  freeInitramfs();
+  const status = await ended;
   debug(`command ended: ${JSON.stringify(status)}`);
   sync();
   reportStatus(status);
