@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import type { InitrdPlan } from '../../../../packer/index.ts';
-import { cacheDirectory, fileDigest, planKey, type DigestMemo } from '../../../../scripts/lib/initrd-cache.ts';
+import { cacheDirectory, cachedInitrd, fileDigest, KEPT_INITRDS, planKey, pruneInitrdCache, type DigestMemo } from '../../../../scripts/lib/initrd-cache.ts';
+import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -52,4 +53,42 @@ test('planKey changes with a file\'s content, the layout and the codec, not with
   assert.notEqual(await planKey(plan(0o755), 'zstd'), base);
   writeFileSync(file, 'two');
   assert.notEqual(await planKey(plan(0o755), 'lz4'), base);
+}));
+
+const initrdName = (index: number) => `initrd-${sha256(String(index)).slice(0, 32)}.cpio.lz4`;
+
+test('pruneInitrdCache keeps the most recently used initrds and nothing else is touched', withDir(async (dir) => {
+  for (let index = 0; index < 5; index++) {
+    writeFileSync(join(dir, initrdName(index)), '');
+    utimesSync(join(dir, initrdName(index)), 1000 + index, 1000 + index);
+  }
+  const others = [`${initrdName(9)}.tmp-123-abcd`, 'digests.json', 'vmlinux-0123', 'initrd-notakey.cpio'];
+  for (const name of others) writeFileSync(join(dir, name), '');
+  const removed = await pruneInitrdCache(dir, 2);
+  assert.deepEqual(removed.map((path) => basename(path)), [2, 1, 0].map(initrdName));
+  assert.deepEqual(readdirSync(dir).sort(), [...others, initrdName(3), initrdName(4)].sort());
+}));
+
+test('cachedInitrd: a hit marks the initrd used, a build removes the least recently used beyond KEPT_INITRDS', withDir(async (dir) => {
+  const saved = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = dir;
+  try {
+    const cache = join(dir, 'virtinitrd');
+    mkdirSync(cache);
+    for (let index = 0; index < KEPT_INITRDS; index++) {
+      writeFileSync(join(cache, initrdName(index)), '');
+      utimesSync(join(cache, initrdName(index)), 1000 + index, 1000 + index);
+    }
+    const spec = { init: '/usr/bin/true', moddir: fixtureModdir('ko'), extraModules: [] };
+    const built = await cachedInitrd(spec, 'lz4', () => {});
+    // The new one and the KEPT_INITRDS − 1 newest of the old ones.
+    const expected = [basename(built), ...[...Array(KEPT_INITRDS).keys()].slice(1).map(initrdName)];
+    assert.deepEqual(readdirSync(cache).filter((name) => name.startsWith('initrd-')).sort(), expected.sort());
+    utimesSync(built, 500, 500);
+    assert.equal(await cachedInitrd(spec, 'lz4', () => {}), built);
+    assert.ok(statSync(built).mtimeMs > Date.now() - 60_000, 'a hit leaves the mtime in the past');
+  } finally {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+  }
 }));
