@@ -5,12 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildInitrd, planInitrd, type InitrdPlan, type InitrdSpec } from '../../packer/index.ts';
 import type { Codec } from '../../packer/compress.ts';
 import { writeFileAtomic } from './atomic-write.ts';
+import { markUsed, pruneLeastRecentlyUsed } from './cache-lru.ts';
 import { hashFile } from './hash-file.ts';
 
 /** Bump when the initrd layout changes in a way the inputs do not show. */
@@ -68,28 +69,11 @@ async function loadMemo(directory: string): Promise<DigestMemo> {
 
 /**
  * How many initrds the cache keeps, the most recently used: each is ~50 MB, and every rebuilt init
- * or updated kernel makes a new one, which would otherwise pile up for good.
+ * or updated kernel makes a new one.
  */
 export const KEPT_INITRDS = 8;
 /** A finished cache entry: a key and a codec suffix (a file still being written has more after). */
 const INITRD_NAME = /^initrd-[0-9a-f]{32}\.cpio(\.[a-z0-9]+)?$/;
-
-/**
- * Removes all but the `keep` most recently used initrds in `directory` (used: built or booted, as
- * the file's mtime says) and returns their paths. Nothing else there is touched.
- */
-export async function pruneInitrdCache(directory: string, keep: number): Promise<string[]> {
-  const entries: { path: string; used: number }[] = [];
-  for (const name of (await readdir(directory)).filter((name) => INITRD_NAME.test(name))) {
-    const path = join(directory, name);
-    // Another chrootvm may have pruned it meanwhile.
-    const info = await stat(path).catch(() => undefined);
-    if (info) entries.push({ path, used: info.mtimeMs });
-  }
-  const stale = entries.sort((a, b) => b.used - a.used || a.path.localeCompare(b.path)).slice(keep).map((entry) => entry.path);
-  await Promise.all(stale.map((path) => rm(path, { force: true })));
-  return stale;
-}
 
 /** The cached initrd for `spec`, built first if this content was never packed. */
 export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: string) => void): Promise<string> {
@@ -103,12 +87,11 @@ export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: s
   if (after !== before) await writeFileAtomic(join(directory, MEMO_FILE), Buffer.from(after));
   if (existsSync(path)) {
     log(`initrd ${path} (cached)`);
-    const now = new Date();
-    await utimes(path, now, now);
+    await markUsed(path);
     return path;
   }
   log(`building initrd ${path}`);
   await writeFileAtomic(path, await buildInitrd(plan, { codec, mtime: 0 }));
-  for (const stale of await pruneInitrdCache(directory, KEPT_INITRDS)) log(`removed the least recently used initrd ${stale}`);
+  for (const stale of await pruneLeastRecentlyUsed(directory, INITRD_NAME, KEPT_INITRDS)) log(`removed the least recently used initrd ${stale}`);
   return path;
 }

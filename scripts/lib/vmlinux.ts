@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { pipeThrough } from '../../packer/compress.ts';
 import { elfNotes, isElf64le } from '../../packer/elf/notes.ts';
 import { writeFileAtomic } from './atomic-write.ts';
+import { markUsed, pruneLeastRecentlyUsed } from './cache-lru.ts';
 import { hasSetupHeader } from './kernel-image.ts';
 
 export type PayloadCodec = 'xz' | 'gzip' | 'zstd' | 'lz4' | 'lzma' | 'bzip2' | 'lzo';
@@ -129,6 +130,12 @@ export interface VmlinuxResult {
 }
 
 const HASH_HEX_LENGTH = 32;
+/**
+ * How many extracted kernels the cache keeps, the most recently used: each is tens of MB (66 MB for
+ * Debian's 6.1), and every kernel build a developer boots makes a new one.
+ */
+export const KEPT_VMLINUXES = 8;
+const VMLINUX_NAME = /^vmlinux-[0-9a-f]{32}$/;
 
 /**
  * The vmlinux inside the bzImage at `kernelPath`, decompressed into `cacheDir` once per bzImage
@@ -141,7 +148,10 @@ export async function extractVmlinux(kernelPath: string, cacheDir: string): Prom
     const path = join(cacheDir, name);
     // A kernel without PVH support is remembered too, so it is not decompressed on every boot.
     const refusal = join(cacheDir, `${name}.no-pvh`);
-    if (existsSync(path)) return { path, reason: `${path} (cached)` };
+    if (existsSync(path)) {
+      await markUsed(path);
+      return { path, reason: `${path} (cached)` };
+    }
     if (existsSync(refusal)) return { reason: `${(await readFile(refusal, 'utf8')).trim()} (cached)` };
 
     const payload = findPayload(image);
@@ -162,7 +172,9 @@ export async function extractVmlinux(kernelPath: string, cacheDir: string): Prom
     }
     await writeFileAtomic(path, vmlinux);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    return { path, reason: `extracted the ${payload.codec} payload of ${kernelPath} to ${path} in ${seconds} s` };
+    const stale = await pruneLeastRecentlyUsed(cacheDir, VMLINUX_NAME, KEPT_VMLINUXES);
+    const pruned = stale.length === 0 ? '' : `; removed the least recently used ${stale.join(', ')}`;
+    return { path, reason: `extracted the ${payload.codec} payload of ${kernelPath} to ${path} in ${seconds} s${pruned}` };
   } catch (cause) {
     return { reason: `${kernelPath}: no vmlinux extracted: ${(cause as Error).message}` };
   }

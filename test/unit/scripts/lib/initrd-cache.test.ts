@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import type { InitrdPlan } from '../../../../packer/index.ts';
-import { cacheDirectory, cachedInitrd, fileDigest, KEPT_INITRDS, planKey, pruneInitrdCache, type DigestMemo } from '../../../../scripts/lib/initrd-cache.ts';
+import { cacheDirectory, cachedInitrd, fileDigest, KEPT_INITRDS, planKey, type DigestMemo } from '../../../../scripts/lib/initrd-cache.ts';
 import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -56,18 +56,6 @@ test('planKey changes with a file\'s content, the layout and the codec, not with
 }));
 
 const initrdName = (index: number) => `initrd-${sha256(String(index)).slice(0, 32)}.cpio.lz4`;
-
-test('pruneInitrdCache keeps the most recently used initrds and nothing else is touched', withDir(async (dir) => {
-  for (let index = 0; index < 5; index++) {
-    writeFileSync(join(dir, initrdName(index)), '');
-    utimesSync(join(dir, initrdName(index)), 1000 + index, 1000 + index);
-  }
-  const others = [`${initrdName(9)}.tmp-123-abcd`, 'digests.json', 'vmlinux-0123', 'initrd-notakey.cpio'];
-  for (const name of others) writeFileSync(join(dir, name), '');
-  const removed = await pruneInitrdCache(dir, 2);
-  assert.deepEqual(removed.map((path) => basename(path)), [2, 1, 0].map(initrdName));
-  assert.deepEqual(readdirSync(dir).sort(), [...others, initrdName(3), initrdName(4)].sort());
-}));
 
 test('cachedInitrd: a hit marks the initrd used, a build removes the least recently used beyond KEPT_INITRDS', withDir(async (dir) => {
   const saved = process.env.XDG_CACHE_HOME;

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { pipeThrough } from '../../../../packer/compress.ts';
-import { extractVmlinux, findPayload, hasPvhEntry, pvhProblem } from '../../../../scripts/lib/vmlinux.ts';
+import { extractVmlinux, findPayload, hasPvhEntry, KEPT_VMLINUXES, pvhProblem } from '../../../../scripts/lib/vmlinux.ts';
 import type { Payload, PayloadCodec } from '../../../../scripts/lib/vmlinux.ts';
 import { demoKernel, noDemoKernel } from '../../../demo.ts';
 
@@ -214,6 +214,27 @@ for (const [codec, compress] of COMPRESSORS) {
   }));
 }
 
+test('extractVmlinux: a hit marks the vmlinux used; an extraction keeps the KEPT_VMLINUXES most recently used', () => withCache(async (dir) => {
+  const cache = join(dir, 'cache');
+  await mkdir(cache);
+  const old = (index: number) => `vmlinux-${sha32(Buffer.from([index]))}`;
+  for (let index = 0; index < KEPT_VMLINUXES; index++) {
+    await writeFile(join(cache, old(index)), '');
+    await utimes(join(cache, old(index)), 1000 + index, 1000 + index);
+  }
+  await writeFile(join(cache, `${old(99)}.no-pvh`), 'a refusal\n');
+  const image = bzImage(zlib.gzipSync(elf([...OTHERS, PVH])));
+  const kernel = join(dir, 'bzImage');
+  await writeFile(kernel, image);
+  const result = await extractVmlinux(kernel, cache);
+  assert.match(result.reason, new RegExp(`; removed the least recently used ${join(cache, old(0))}$`));
+  const kept = [`vmlinux-${sha32(image)}`, ...[...Array(KEPT_VMLINUXES).keys()].slice(1).map(old), `${old(99)}.no-pvh`];
+  assert.deepEqual((await readdir(cache)).sort(), kept.sort());
+  await utimes(result.path!, 500, 500);
+  assert.deepEqual(await extractVmlinux(kernel, cache), { path: result.path, reason: `${result.path} (cached)` });
+  assert.ok((await stat(result.path!)).mtimeMs > Date.now() - 60_000, 'a hit leaves the mtime in the past');
+}));
+
 test('extractVmlinux: a kernel without PVH is refused once and remembered', () => withCache(async (dir) => {
   const image = bzImage(zlib.gzipSync(elf(OTHERS)));
   const kernel = join(dir, 'bzImage');
@@ -251,7 +272,7 @@ test('extractVmlinux on a missing file: a reason, no throw', async () => {
   });
 });
 
-test('extractVmlinux on the demo kernel: a PVH vmlinux, then the cached file untouched', { skip: noDemo }, () => withCache(async (dir) => {
+test('extractVmlinux on the demo kernel: a PVH vmlinux, then the cached file reused, not rewritten', { skip: noDemo }, () => withCache(async (dir) => {
   const first = await extractVmlinux(DEMO_KERNEL, dir);
   const expectedPath = join(dir, `vmlinux-${sha32(await readFile(DEMO_KERNEL))}`);
   assert.equal(first.path, expectedPath, first.reason);
@@ -261,6 +282,7 @@ test('extractVmlinux on the demo kernel: a PVH vmlinux, then the cached file unt
   const before = await stat(expectedPath);
   const second = await extractVmlinux(DEMO_KERNEL, dir);
   assert.deepEqual(second, { path: expectedPath, reason: `${expectedPath} (cached)` });
-  assert.equal((await stat(expectedPath)).mtimeMs, before.mtimeMs);
+  // The same file (a hit only marks it used).
   assert.equal((await stat(expectedPath)).ino, before.ino);
+  assert.deepEqual(await readFile(expectedPath), vmlinux);
 }));
