@@ -8,7 +8,7 @@
  * follows a loadable segment, the segment is extended over them, and the existing PT_NOTE header
  * is pointed at them (the file's own notes, build id and ABI tag, are copied along).
  */
-import { ELF64_HEADER_SIZE, isElf64le, programHeaderTable } from './notes.ts';
+import { ELF64_HEADER_SIZE, encodeNote, isElf64le, programHeaderTable } from './notes.ts';
 
 export const SEA_NOTE_NAME = 'NODE_SEA_BLOB';
 /** Node reads the blob only when this string in its binary is followed by ":1" instead of ":0". */
@@ -62,19 +62,6 @@ function sectionRanges(elf: Buffer): Array<[start: number, end: number]> {
   }
   if (offset > 0 && count > 0) ranges.push([offset, offset + count * SHDR_SIZE]);
   return ranges;
-}
-
-/** One note: header, NUL-terminated name and payload, each padded to 4 bytes. */
-export function encodeNote(name: string, type: number, payload: Buffer): Buffer {
-  const nameBytes = Buffer.from(`${name}\0`, 'latin1');
-  const payloadAt = 12 + alignUp(nameBytes.length, NOTE_ALIGN);
-  const note = Buffer.alloc(payloadAt + alignUp(payload.length, NOTE_ALIGN));
-  note.writeUInt32LE(nameBytes.length, 0);
-  note.writeUInt32LE(payload.length, 4);
-  note.writeUInt32LE(type, 8);
-  nameBytes.copy(note, 12);
-  payload.copy(note, payloadAt);
-  return note;
 }
 
 const overlaps = (a: readonly [number, number], b: readonly [number, number]) => a[0] < b[1] && b[0] < a[1];

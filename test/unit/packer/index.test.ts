@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initrdPaths } from '../../../init/paths.ts';
 import { DEFAULT_ORDER, fixtureModdir, VIRTIO_DIR } from '../../fixtures/kmod/fixture.ts';
+import { encodeNote } from '../../../packer/elf/notes.ts';
 import { buildInitrd, isNodeSea, planInitrd, planWholeSystem, type InitrdEntry, type InitrdPlan } from '../../../packer/index.ts';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -193,18 +194,8 @@ test(
 
 // A minimal ELF64 little-endian file: header, one PT_NOTE program header, the notes.
 function elfWithNotes(notes: Array<{ name: string; desc: number }>, align: 4 | 8, elfClass = 2): Buffer {
-  const aligned = (n: number) => Math.ceil(n / align) * align;
-  const parts: Buffer[] = [];
-  let length = 0;
-  for (const { name, desc } of notes) {
-    const nameBytes = Buffer.from(`${name}\0`);
-    const note = Buffer.alloc(aligned(aligned(12 + nameBytes.length) + desc));
-    note.writeUInt32LE(nameBytes.length, 0);
-    note.writeUInt32LE(desc, 4);
-    nameBytes.copy(note, 12);
-    parts.push(note);
-    length += note.length;
-  }
+  const parts = notes.map(({ name, desc }) => encodeNote(name, 0, new Uint8Array(desc), align));
+  const length = parts.reduce((sum, note) => sum + note.length, 0);
   const header = Buffer.alloc(64 + 56);
   Buffer.from([0x7f, 0x45, 0x4c, 0x46, elfClass, 1, 1]).copy(header);
   header.writeBigUInt64LE(64n, 32); // e_phoff

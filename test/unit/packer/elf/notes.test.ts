@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { elfNotes, noteSegments, parseNotes } from '../../../../packer/elf/notes.ts';
+import { elfNotes, encodeNote, noteSegments, parseNotes } from '../../../../packer/elf/notes.ts';
 
 /** One note laid out as glibc reads it: header, name padded to `align`, descriptor padded to `align`. */
 function note(name: string, type: number, descLength: number, align: 4 | 8): Buffer {
@@ -16,6 +16,15 @@ function note(name: string, type: number, descLength: number, align: 4 | 8): Buf
   bytes.set(nameBytes, 12);
   return bytes;
 }
+
+test('encodeNote: header, name and payload, each padded to the alignment', () => {
+  const header = [4, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0];
+  assert.deepEqual(encodeNote('GNU', 3, Buffer.from('abcde')), Buffer.from([...header, ...Buffer.from('GNU\0'), ...Buffer.from('abcde'), 0, 0, 0]));
+  // 8: the payload starts at 16 (12 + 4 is already aligned), the note ends at 24.
+  assert.deepEqual(encodeNote('GNU', 3, Buffer.from('abcde'), 8), Buffer.from([...header, ...Buffer.from('GNU\0'), ...Buffer.from('abcde'), 0, 0, 0]));
+  assert.deepEqual(encodeNote('Linux', 6, Buffer.from('x'), 8), Buffer.from([6, 0, 0, 0, 1, 0, 0, 0, 6, 0, 0, 0, ...Buffer.from('Linux\0'), 0, 0, 0, 0, 0, 0, ...Buffer.from('x'), 0, 0, 0, 0, 0, 0, 0]));
+  assert.deepEqual(parseNotes(encodeNote('Linux', 6, Buffer.from('x'), 8), 8), [{ name: 'Linux', type: 6 }]);
+});
 
 for (const align of [4, 8] as const) {
   test(`parseNotes walks ${align}-aligned notes with odd name and descriptor sizes`, () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { pipeThrough } from '../../../../packer/compress.ts';
+import { encodeNote } from '../../../../packer/elf/notes.ts';
 import { extractVmlinux, findPayload, hasPvhEntry, KEPT_VMLINUXES, pvhProblem } from '../../../../scripts/lib/vmlinux.ts';
 import type { Payload, PayloadCodec } from '../../../../scripts/lib/vmlinux.ts';
 import { demoKernel, noDemoKernel } from '../../../demo.ts';
@@ -41,20 +42,8 @@ function bzImage(payload: Uint8Array, setupSects = 1, payloadOffset = 0x40): Buf
 interface Note { name: string; type: number; desc: number[] }
 
 /** An ELF64 executable with one PT_NOTE segment holding `notes` (none: no PT_NOTE at all). */
-function elf(notes: Note[] | undefined, { machine = 62, noteAlign = 4 } = {}): Buffer {
-  const pad = (n: number) => Math.ceil(n / noteAlign) * noteAlign;
-  const body = Buffer.concat((notes ?? []).map(({ name, type, desc }) => {
-    const nameBytes = Buffer.from(`${name}\0`, 'latin1');
-    // glibc's ELF_NOTE_NEXT_OFFSET: the descriptor starts at the alignment after header + name.
-    const descAt = pad(12 + nameBytes.length);
-    const note = Buffer.alloc(pad(descAt + desc.length));
-    note.writeUInt32LE(nameBytes.length, 0);
-    note.writeUInt32LE(desc.length, 4);
-    note.writeUInt32LE(type, 8);
-    note.set(nameBytes, 12);
-    note.set(desc, descAt);
-    return note;
-  }));
+function elf(notes: Note[] | undefined, { machine = 62, noteAlign = 4 }: { machine?: number; noteAlign?: 4 | 8 } = {}): Buffer {
+  const body = Buffer.concat((notes ?? []).map(({ name, type, desc }) => encodeNote(name, type, Uint8Array.from(desc), noteAlign)));
   const header = Buffer.alloc(64 + 56);
   header.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
   header.writeUInt16LE(2, 16); // ET_EXEC
