@@ -3,24 +3,12 @@
  * first (strip rewrites the file and would drop an injected blob), with the script's SEA blob
  * injected (packer/elf/sea.ts). The Makefile builds the init with it, the benchmark its bare SEA.
  */
-import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
+import { pipeThrough } from '../../packer/compress.ts';
 import { injectSeaBlob } from '../../packer/elf/sea.ts';
 import { pinnedNode } from './artifacts.ts';
 import { writeFileAtomic } from './atomic-write.ts';
-
-const run = promisify(execFile);
-
-async function command(argv: readonly string[]): Promise<void> {
-  try {
-    await run(argv[0]!, argv.slice(1), { maxBuffer: 16 * 2 ** 20 });
-  } catch (cause) {
-    const { stderr, message } = cause as { stderr?: string; message: string };
-    throw new Error(`${argv.join(' ')}: ${stderr?.trim() || message}`);
-  }
-}
 
 /** Builds `output` from the script `main`; returns the size of the stripped runtime, before the blob. */
 export async function buildSea(main: string, output: string): Promise<{ strippedRuntimeBytes: number }> {
@@ -30,9 +18,9 @@ export async function buildSea(main: string, output: string): Promise<{ stripped
     // No snapshot, no code cache: a snapshot made on the build host fails in the guest (its CPU
     // features differ), and the code cache measured no faster there.
     await writeFile(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false }));
-    await command([pinnedNode, '--experimental-sea-config', config]);
+    await pipeThrough([pinnedNode, '--experimental-sea-config', config], new Uint8Array());
     await copyFile(pinnedNode, runtime);
-    await command(['strip', '--strip-all', runtime]);
+    await pipeThrough(['strip', '--strip-all', runtime], new Uint8Array(), 'install the Debian package binutils');
     const strippedRuntimeBytes = (await stat(runtime)).size;
     await writeFileAtomic(output, injectSeaBlob(await readFile(runtime), await readFile(blob), runtime), 0o755);
     return { strippedRuntimeBytes };
