@@ -8,60 +8,24 @@
  * follows a loadable segment, the segment is extended over them, and the existing PT_NOTE header
  * is pointed at them (the file's own notes, build id and ABI tag, are copied along).
  */
-import { ELF64_HEADER_SIZE, encodeNote, isElf64le, programHeaderTable } from './notes.ts';
+import { ELF64_HEADER_SIZE, encodeNote, isElf64le } from './notes.ts';
+import { elfLayout, type ElfLayout, type Segment } from './reader.ts';
 
 export const SEA_NOTE_NAME = 'NODE_SEA_BLOB';
 /** Node reads the blob only when this string in its binary is followed by ":1" instead of ":0". */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-const PHDR_SIZE = 56;
-const SHDR_SIZE = 64;
 const PT_LOAD = 1;
 const PT_NOTE = 4;
 const SHT_NOBITS = 8;
 const NOTE_ALIGN = 4;
 
-interface ProgramHeader {
-  /** Where the header itself is in the file. */
-  at: number;
-  type: number;
-  offset: number;
-  vaddr: number;
-  filesz: number;
-  memsz: number;
-  align: number;
-}
-
 const alignUp = (value: number, align: number) => Math.ceil(value / align) * align;
 
-function programHeaders(elf: Buffer): ProgramHeader[] {
-  const table = programHeaderTable(elf);
-  const headers: ProgramHeader[] = [];
-  for (let at = table.offset; at < table.offset + table.size; at += PHDR_SIZE) {
-    headers.push({
-      at,
-      type: elf.readUInt32LE(at),
-      offset: Number(elf.readBigUInt64LE(at + 8)),
-      vaddr: Number(elf.readBigUInt64LE(at + 16)),
-      filesz: Number(elf.readBigUInt64LE(at + 32)),
-      memsz: Number(elf.readBigUInt64LE(at + 40)),
-      align: Number(elf.readBigUInt64LE(at + 48)),
-    });
-  }
-  return headers;
-}
-
-/** File ranges that sections hold (section headers may be gone: then there are none to keep clear). */
-function sectionRanges(elf: Buffer): Array<[start: number, end: number]> {
-  const offset = Number(elf.readBigUInt64LE(40));
-  const count = elf.readUInt16LE(60);
-  const ranges: Array<[number, number]> = [];
-  for (let at = offset; count > 0 && at < offset + count * SHDR_SIZE; at += SHDR_SIZE) {
-    const size = Number(elf.readBigUInt64LE(at + 32));
-    if (elf.readUInt32LE(at + 4) !== SHT_NOBITS && size > 0) ranges.push([Number(elf.readBigUInt64LE(at + 24)), Number(elf.readBigUInt64LE(at + 24)) + size]);
-  }
-  if (offset > 0 && count > 0) ranges.push([offset, offset + count * SHDR_SIZE]);
-  return ranges;
+/** File ranges that sections and the section header table hold (a stripped file may have none). */
+function sectionRanges(layout: ElfLayout): Array<[start: number, end: number]> {
+  const ranges = layout.sections.filter((section) => section.type !== SHT_NOBITS && section.size > 0).map((section): [number, number] => [section.offset, section.offset + section.size]);
+  return layout.sectionTable ? [...ranges, layout.sectionTable] : ranges;
 }
 
 const overlaps = (a: readonly [number, number], b: readonly [number, number]) => a[0] < b[1] && b[0] < a[1];
@@ -71,9 +35,9 @@ const overlaps = (a: readonly [number, number], b: readonly [number, number]) =>
  * and memory sizes can grow together), in zeros no section and no other segment uses, in the file
  * and in memory.
  */
-function findRoom(elf: Buffer, headers: ProgramHeader[], size: number): { load: ProgramHeader; at: number } | undefined {
-  const loads = headers.filter((header) => header.type === PT_LOAD);
-  const sections = sectionRanges(elf);
+function findRoom(elf: Buffer, layout: ElfLayout, size: number): { load: Segment; at: number } | undefined {
+  const loads = layout.segments.filter((segment) => segment.type === PT_LOAD);
+  const sections = sectionRanges(layout);
   for (const load of loads.filter((header) => header.filesz === header.memsz)) {
     const at = alignUp(load.offset + load.filesz, NOTE_ALIGN);
     const inFile: [number, number] = [load.offset + load.filesz, at + size];
@@ -101,11 +65,11 @@ export function injectSeaBlob(elf: Buffer, blob: Buffer, name: string): Buffer {
   const fuseState = fuseAt + SEA_FUSE.length + 1;
   if (elf[fuseState] !== 0x30) throw new Error(`${name} already is a single executable application (its SEA fuse is set)`);
 
-  const headers = programHeaders(elf);
-  const note = headers.find((header) => header.type === PT_NOTE && header.align <= NOTE_ALIGN);
+  const layout = elfLayout(elf, name);
+  const note = layout.segments.find((segment) => segment.type === PT_NOTE && segment.align <= NOTE_ALIGN);
   if (!note) throw new Error(`${name} has no 4-aligned PT_NOTE program header to point at the blob`);
   const notes = Buffer.concat([elf.subarray(note.offset, note.offset + note.filesz), encodeNote(SEA_NOTE_NAME, 0, blob)]);
-  const room = findRoom(elf, headers, notes.length);
+  const room = findRoom(elf, layout, notes.length);
   if (!room) throw new Error(`${name} has no ${notes.length}-byte run of padding after a loadable segment to hold the blob`);
 
   notes.copy(elf, room.at);
