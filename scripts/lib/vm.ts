@@ -52,10 +52,32 @@ export interface VmEnd extends RunEnd {
   seconds: number;
 }
 
+/** A unix socket's path fits in sun_path: 108 bytes, the terminating NUL included. */
+const SOCKET_PATH_MAX_BYTES = 107;
+
+/**
+ * The sockets a run listens on or has virtiofsd create, all in the workdir; checked before anything
+ * starts, because a path too long fails deep inside qemu or virtiofsd with a message naming neither.
+ */
+function socketPaths(workdir: string, shareCount: number): { shares: string[]; stderr: string; qmp: string } {
+  const sockets = {
+    shares: Array.from({ length: shareCount }, (_, index) => join(workdir, `fs${index}.sock`)),
+    stderr: join(workdir, 'stderr.sock'),
+    qmp: join(workdir, 'qmp.sock'),
+  };
+  for (const path of [...sockets.shares, sockets.stderr, sockets.qmp]) {
+    const bytes = Buffer.byteLength(path);
+    if (bytes > SOCKET_PATH_MAX_BYTES) {
+      throw new Error(`the socket path ${path} is ${bytes} bytes, more than a unix socket takes (${SOCKET_PATH_MAX_BYTES}): set TMPDIR to a shorter directory`);
+    }
+  }
+  return sockets;
+}
+
 /** A virtiofsd that dies while qemu runs would hang the guest; one that exits with qemu is normal. */
 const DAEMON_EXIT_GRACE_MS = 2000;
 
-async function startDaemons(spec: VmSpec, cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
+async function startDaemons(spec: VmSpec, sockets: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
   // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
@@ -63,7 +85,7 @@ async function startDaemons(spec: VmSpec, cleanup: Cleanup): Promise<{ tag: stri
   spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons: { tag: string; daemon: Started; socket: string }[] = [];
   for (const [index, share] of spec.shares.entries()) {
-    const socket = join(spec.workdir, `fs${index}.sock`);
+    const socket = sockets[index]!;
     const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, canBindReadonly);
     if (share.readonly) {
       spec.log?.(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
@@ -77,16 +99,17 @@ async function startDaemons(spec: VmSpec, cleanup: Cleanup): Promise<{ tag: stri
 }
 
 export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
-  // Checked before any daemon starts, so a missing qemu costs nothing to clean up.
+  // Checked before any daemon starts, so a missing qemu or a bad TMPDIR costs nothing to clean up.
+  const sockets = socketPaths(spec.workdir, spec.shares.length);
   const qemuBinary = await findOnPath(DEFAULT_QEMU, process.env);
   if (!qemuBinary) throw new Error(`${DEFAULT_QEMU} not found on PATH (${process.env.PATH ?? 'not set'}): install the Debian package qemu-system-x86`);
   const started = performance.now();
-  const daemons = await startDaemons(spec, cleanup);
+  const daemons = await startDaemons(spec, sockets.shares, cleanup);
   const statusPath = join(spec.workdir, 'status');
   const kernelLogPath = join(spec.workdir, 'kernel.log');
-  const stderrRelay = spec.interactive ? undefined : await relayToStderr(join(spec.workdir, 'stderr.sock'));
+  const stderrRelay = spec.interactive ? undefined : await relayToStderr(sockets.stderr);
   if (stderrRelay) cleanup.add('stderr relay', () => stderrRelay.close());
-  const qmp = await listenForQmp(join(spec.workdir, 'qmp.sock'));
+  const qmp = await listenForQmp(sockets.qmp);
   cleanup.add('QMP listener', () => qmp.close());
   const argv = qemuArgv({
     qemu: qemuBinary,
