@@ -18,6 +18,7 @@ import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
+import { versionLine } from './lib/package-version.ts';
 import { usageErrorText } from './lib/usage.ts';
 import { runVm } from './lib/vm.ts';
 import { extractVmlinux } from './lib/vmlinux.ts';
@@ -183,6 +184,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (options.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (options.version) {
+    process.stdout.write(versionLine('chrootvm'));
     return 0;
   }
   const cleanup = new Cleanup();

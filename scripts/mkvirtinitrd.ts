@@ -22,6 +22,7 @@ import { resolveImage } from './lib/image/resolve-image.ts';
 import { builtFfiModule, builtInit, projectRoot } from './lib/artifacts.ts';
 import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseMkvirtinitrdArgs, parseSourceDateEpoch, USAGE, UsageError, type MkvirtinitrdOptions } from './lib/mkvirtinitrd-args.ts';
+import { versionLine } from './lib/package-version.ts';
 import { usageErrorText } from './lib/usage.ts';
 
 const EXIT_FAILURE = 1;
@@ -205,6 +206,10 @@ async function main(argv: string[]): Promise<number> {
   if (options.help) {
     const codes = Object.entries(WARNINGS).map(([code, text]) => `  ${code}  ${text}\n`);
     process.stdout.write(`${USAGE}\nWarnings:\n${codes.join('')}`);
+    return 0;
+  }
+  if (options.version) {
+    process.stdout.write(versionLine('mkvirtinitrd'));
     return 0;
   }
   // An exit runs writeFileAtomic's hook, which removes the temporary file: no partial OUTPUT remains.

@@ -32,6 +32,7 @@ export interface ChrootvmOptions {
   timeoutSeconds?: number;
   debug: boolean;
   help: boolean;
+  version: boolean;
 }
 
 export { UsageError };
@@ -40,8 +41,9 @@ export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
        chrootvm [OPTION]... --image PATH [--] [COMMAND [ARG]...]
        chrootvm [OPTION]... --initrd FILE [--] [COMMAND [ARG]...]   (a whole-system initrd)
 Boot ROOTFS (a directory) in a VM with its own kernel and run COMMAND there, or an interactive
-shell without one. Exits with COMMAND's status (125: the VM or chrootvm failed; 126/127: COMMAND
-could not be run / was not found; 128+N: COMMAND died of signal N; 124: --timeout expired).
+shell without one. Exits with COMMAND's status, or 125: bad usage, or the VM or chrootvm failed;
+126/127: COMMAND could not be run / was not found; 128+N: COMMAND died of signal N; 124: --timeout
+expired.
 
   --mount TAG PATH      share host directory PATH writable at /run/mnt/TAG
   --mount-ro TAG PATH   share host directory PATH read-only at /run/mnt/TAG
@@ -59,6 +61,7 @@ could not be run / was not found; 128+N: COMMAND died of signal N; 124: --timeou
   --timeout SECONDS     kill the VM and exit 124 after SECONDS
   --debug               show the kernel's and the init's messages
   -h, --help            show this help
+  --version             show the version
 
 Without --kernel or --kernel-from, an image or a whole-system initrd boots the rootfs's own
 kernel if it has one, else the host's running kernel when its image and modules are readable.
@@ -104,7 +107,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   }
   const parsed = minimist(rest, {
     string: VALUE_OPTIONS.map((option) => option.slice(2)),
-    boolean: ['rw', 'debug', 'help'],
+    boolean: ['rw', 'debug', 'help', 'version'],
     alias: { h: 'help' },
     unknown: (option) => {
       if (option.startsWith('-')) throw new UsageError(`unknown option ${option}`);
@@ -116,10 +119,11 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   const positional = argv.slice(index);
   if (positional[0] === '--') positional.shift();
   const help = Boolean(parsed.help);
+  const version = Boolean(parsed.version);
   const image: string | undefined = parsed.image || undefined;
   const rootfs = image ? undefined : positional[0];
   const afterRootfs = image ? positional : positional.slice(1);
-  if (!rootfs && !image && !parsed.initrd && !help) throw new UsageError('ROOTFS is missing (or give --image PATH)');
+  if (!rootfs && !image && !parsed.initrd && !help && !version) throw new UsageError('ROOTFS is missing (or give --image PATH)');
   const command = afterRootfs[0] === '--' ? afterRootfs.slice(1) : afterRootfs;
 
   const accel = parsed.accel ?? 'auto';
@@ -145,5 +149,6 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     timeoutSeconds: parsed.timeout === undefined ? undefined : positiveNumber('timeout', parsed.timeout, false),
     debug: Boolean(parsed.debug),
     help,
+    version,
   };
 }

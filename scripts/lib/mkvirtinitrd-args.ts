@@ -21,6 +21,7 @@ export interface MkvirtinitrdOptions {
   list: boolean;
   strict: boolean;
   help: boolean;
+  version: boolean;
 }
 
 export { UsageError };
@@ -50,6 +51,7 @@ works as it is.
                       docker archive, .tar/.tar.gz/.tar.zst)
   --strict            treat warnings as errors
   -h, --help          show this help
+  --version           show the version
 
 SOURCE_DATE_EPOCH (seconds) bounds every mtime in the archive; unset, all mtimes are 0, so the same
 inputs give the same bytes. Exit status: 0 done, 1 error (or a warning with --strict), 2 bad usage.
@@ -64,7 +66,7 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   const parsed = minimist([...argv], {
     // '_' keeps operands such as a directory called 6 from turning into numbers.
     string: ['module', 'compress', 'rootfs', 'image', '_'],
-    boolean: ['list', 'strict', 'help'],
+    boolean: ['list', 'strict', 'help', 'version'],
     alias: { h: 'help' },
     unknown: (option) => {
       if (option.startsWith('-')) throw new UsageError(`unknown option ${option}`);
@@ -72,6 +74,7 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
     },
   });
   const help = Boolean(parsed.help);
+  const version = Boolean(parsed.version);
   const list = Boolean(parsed.list);
   const modules: string[] = [parsed.module ?? []].flat();
   // minimist gives '' for an option that ended the command line or was followed by another option.
@@ -86,8 +89,8 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   if (rootfs === '' || image === '') throw new UsageError(`--${rootfs === '' ? 'rootfs' : 'image'} needs a PATH`);
   const system = rootfs !== undefined ? { kind: 'rootfs' as const, path: rootfs } : image !== undefined ? { kind: 'image' as const, path: image } : undefined;
   const operands: string[] = parsed._;
-  const base = { modules, compress: compress as Codec, list, strict: Boolean(parsed.strict), help, ...(system ? { system } : {}) };
-  if (help) return { ...base, moddir: '' };
+  const base = { modules, compress: compress as Codec, list, strict: Boolean(parsed.strict), help, version, ...(system ? { system } : {}) };
+  if (help || version) return { ...base, moddir: '' };
   switch (operands.length) {
     case 1:
       if (!list) throw new UsageError('MODDIR and OUTPUT are needed (only MODDIR was given)');

@@ -55,6 +55,11 @@ test('--help: usage and the warning codes on stdout, exit 0', () => {
   assert.deepEqual(stdout.match(/^ {2}W\d/gm), ['  W1', '  W2', '  W3', '  W4', '  W5']);
 });
 
+test('--version: the package version on stdout, exit 0', () => {
+  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  assert.deepEqual(run(['--version']), { status: 0, stdout: `mkvirtinitrd (virtinitrd) ${version}\n`, stderr: '' });
+});
+
 const usageErrors: Array<{ args: string[]; env?: NodeJS.ProcessEnv; message: string }> = [
   { args: ['--bogus', 'M', 'O'], message: 'unknown option --bogus' },
   { args: ['--compress', 'bz2', 'M', 'O'], message: '--compress must be one of none, gzip, zstd, lz4, xz, not "bz2"' },

@@ -17,6 +17,7 @@ const DEFAULTS: ChrootvmOptions = {
   timeoutSeconds: undefined,
   debug: false,
   help: false,
+  version: false,
 };
 
 const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
@@ -60,6 +61,7 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['/srv/root', 'cmd', '--rw', '--memory', '64G'], { command: ['cmd', '--rw', '--memory', '64G'] }],
   [['--help'], { rootfs: undefined, help: true }],
   [['-h'], { rootfs: undefined, help: true }],
+  [['--version'], { rootfs: undefined, version: true }],
   // With --image every operand is the command.
   [['--image', 'img.tar', 'make', 'check'], { rootfs: undefined, image: 'img.tar', command: ['make', 'check'] }],
   [['--image', 'oci-dir', '--', '-x'], { rootfs: undefined, image: 'oci-dir', command: ['-x'] }],

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CODEC, parseMkvirtinitrdArgs, parseSourceDateEpoch, UsageError, type MkvirtinitrdOptions } from '../../../../scripts/lib/mkvirtinitrd-args.ts';
 
-const defaults: MkvirtinitrdOptions = { moddir: '', modules: [], compress: 'lz4', list: false, strict: false, help: false };
+const defaults: MkvirtinitrdOptions = { moddir: '', modules: [], compress: 'lz4', list: false, strict: false, help: false, version: false };
 
 const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = [
   { argv: ['/lib/modules/6.1', 'out.cpio'], want: { moddir: '/lib/modules/6.1', output: 'out.cpio' } },
@@ -26,6 +26,7 @@ const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = 
   { argv: ['6', '007'], want: { moddir: '6', output: '007' } },
   { argv: ['--', '-init', 'M', 'O'], want: { init: '-init', moddir: 'M', output: 'O' } },
   { argv: ['-h'], want: { help: true } },
+  { argv: ['--version'], want: { version: true } },
   { argv: ['--help', 'too', 'many', 'operands', 'here'], want: { help: true } },
   { argv: ['--rootfs', '/srv/sys', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: '/srv/sys' } } },
   { argv: ['--image=alpine.tar.gz', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'alpine.tar.gz' } } },
