@@ -5,10 +5,11 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileSource, parseElf, sectionData } from '../../../../packer/elf/reader.ts';
+import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
 const REPO = new URL('../../../../', import.meta.url).pathname;
 const TREE = join(REPO, 'test/fixtures/elf/tree');
-const MODULE = join(REPO, 'test/fixtures/kmod/ko/lib/modules/6.1.0-56-cloud-amd64/kernel/fs/fuse/virtiofs.ko');
+const MODULE = join(fixtureModdir('ko'), 'kernel/fs/fuse/virtiofs.ko');
 
 // What binutils says about a file, in ElfInfo's shape.
 function readelf(path: string) {

@@ -4,9 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readModule } from '../../../../packer/kmod/decompress.ts';
+import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
-const REPO = new URL('../../../../', import.meta.url).pathname;
-const fixture = (variant: string, rel: string) => join(REPO, 'test/fixtures/kmod', variant, 'lib/modules/6.1.0-56-cloud-amd64', rel);
+const fixture = (variant: string, rel: string) => join(fixtureModdir(variant), rel);
 const MODULES = ['kernel/drivers/virtio/virtio_ring.ko', 'kernel/fs/fuse/fuse.ko'];
 
 for (const suffix of ['', '.xz', '.zst', '.gz']) {

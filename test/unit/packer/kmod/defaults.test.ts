@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DEFAULT_MODULES } from '../../../../packer/kmod/defaults.ts';
 import { resolveModules } from '../../../../packer/kmod/resolve.ts';
+import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
-const MODDIR = new URL('../../../fixtures/kmod/ko/lib/modules/6.1.0-56-cloud-amd64', import.meta.url).pathname;
+const MODDIR = fixtureModdir('ko');
 
 test('the default modules bring up virtio PCI devices and virtiofs on a Debian kernel', async () => {
   const resolved = await resolveModules(MODDIR, [...DEFAULT_MODULES]);

@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sectionData } from '../../../../packer/elf/reader.ts';
 import { modinfoDepends, parseModinfo, parseModulePaths, parseModulesDep } from '../../../../packer/kmod/depfile.ts';
+import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
 const REPO = new URL('../../../../', import.meta.url).pathname;
-const MODDIR = join(REPO, 'test/fixtures/kmod/ko/lib/modules/6.1.0-56-cloud-amd64');
+const MODDIR = fixtureModdir('ko');
 const V = 'kernel/drivers/virtio';
 
 test('parseModulesDep reads the depmod golden file', () => {
