@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import {
+  assertNothingLeft,
   CHROOTVM,
   chrootvm,
-  chrootvmTempDirs,
-  CHROOTVM_TEMP_PREFIX,
-  processesMentioning,
+  chrootvmEnv,
+  leftovers,
   requireDemoRootfs,
+  ROOT,
   skipWithoutQemu,
   startChrootvm,
   VM_TEST_TIMEOUT_MS,
@@ -99,17 +100,16 @@ describe('chrootvm', () => {
   });
 
   test('--timeout stops a command that never ends, exits 124 and leaves nothing behind', vm, async () => {
-    const before = chrootvmTempDirs();
+    const before = leftovers();
     const result = await chrootvm(['--timeout', '20', requireDemoRootfs(), 'sleep', '1000']);
     assert.equal(result.status, 124, result.stderr);
     assert.match(result.stderr, /timed out after 20 s/);
-    assert.deepEqual(chrootvmTempDirs(), before);
-    assert.deepEqual(processesMentioning(CHROOTVM_TEMP_PREFIX), []);
+    assertNothingLeft(before);
   });
 
   test('without a command: an interactive shell on the terminal, with job control and our exit status', vm, async () => {
     // script(1) gives chrootvm a real terminal, as a user's would be.
-    const child = spawn('script', ['-qec', `${CHROOTVM} ${requireDemoRootfs()}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qec', `${CHROOTVM} ${requireDemoRootfs()}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv() });
     let output = '';
     const prompt = new Promise<void>((resolvePrompt) =>
       child.stdout.on('data', (chunk: Buffer) => {
@@ -128,7 +128,7 @@ describe('chrootvm', () => {
 
   for (const [signal, when] of [['SIGINT', 'Run /init'], ['SIGTERM', 'init: run ']] as const) {
     test(`${signal} while the guest ${when === 'Run /init' ? 'boots' : 'runs the command'}: no process, socket or temp dir left`, vm, async () => {
-      const before = chrootvmTempDirs();
+      const before = leftovers();
       // --debug shows the kernel's and the init's log, so the test can wait for the right moment.
       const running = startChrootvm(['--debug', requireDemoRootfs(), 'sleep', '1000']);
       await running.waitFor(when);
@@ -136,8 +136,7 @@ describe('chrootvm', () => {
       const result = await running.result;
       assert.equal(result.status, 128 + (signal === 'SIGINT' ? 2 : 15), result.stderr);
       assert.match(result.stderr, new RegExp(`chrootvm: ${signal}, stopping the VM`));
-      assert.deepEqual(processesMentioning(CHROOTVM_TEMP_PREFIX), []);
-      assert.deepEqual(chrootvmTempDirs(), before);
+      assertNothingLeft(before);
     });
   }
 
@@ -151,7 +150,7 @@ describe('chrootvm', () => {
   });
 
   test('errors before anything starts name the thing, exit 125, and leave nothing behind', vm, async () => {
-    const before = chrootvmTempDirs();
+    const before = leftovers();
     const rootfs = requireDemoRootfs();
     const cases: [string[], RegExp][] = [
       [['/no/such/rootfs', 'true'], /ROOTFS \/no\/such\/rootfs does not exist/],
@@ -160,12 +159,18 @@ describe('chrootvm', () => {
       [['--mount', 'rootfs', '/tmp', rootfs, 'true'], /tag "rootfs" is already used/],
       [['--kernel', '/etc/passwd', rootfs, 'true'], /\/etc\/passwd is not an x86 Linux kernel image/],
       [['--memory', 'lots', rootfs, 'true'], /--memory: memory size "lots"/],
+      [['--bogus', rootfs, 'true'], /^chrootvm: unknown option --bogus\n\(chrootvm --help for usage\)\n$/],
     ];
     for (const [args, message] of cases) {
       const result = await chrootvm(args);
       assert.equal(result.status, 125, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, message);
     }
-    assert.deepEqual(chrootvmTempDirs(), before);
+    assertNothingLeft(before);
+  });
+
+  test('--version: the package version on stdout, exit 0', async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.deepEqual(await chrootvm(['--version']), { status: 0, signal: null, stdout: `chrootvm (virtinitrd) ${version}\n`, stderr: '' });
   });
 });

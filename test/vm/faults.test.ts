@@ -11,55 +11,43 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { formatBootParameters, type BootConfig } from '../../init/cmdline.ts';
 import type { Status } from '../../init/status-line.ts';
 import { findVirtiofsd, inspectVirtiofsd } from '../../scripts/lib/virtiofsd.ts';
+import { demoKernel } from '../demo.ts';
 import {
+  assertNothingLeft,
   bootForStatus,
+  CHROOTVM_TMPDIR,
   chrootvm,
   DEMO_ROOTFS,
-  processesMentioning,
+  leftovers,
+  linkedDemoCopy,
   requireDemoRootfs,
   ROOT,
   skipWithoutQemu,
   startChrootvm,
-  STATUS_BOOT_PREFIX,
+  TEST_TMP,
   VM_TEST_TIMEOUT_MS,
   type Result,
 } from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
-const KVER = '6.1.0-56-amd64';
+/** The demo kernel is whatever Debian's linux-image-amd64 named when the demo was built. */
+const KVER = demoKernel()?.release ?? 'no-demo-kernel';
 const DEMO_MODDIR = join(DEMO_ROOTFS, 'lib/modules', KVER);
 const MKVIRTINITRD = join(ROOT, 'bin/mkvirtinitrd');
 /** Short, so a boot that waits for a share that never comes fails in seconds, not the default 20. */
 const SHARE_TIMEOUT_SECONDS = 3;
 
 let fixtures: string;
-/**
- * chrootvm runs here with TMPDIR set to a directory of its own, so its temp dirs, sockets and
- * daemons can be told from those of other test files running at the same time.
- */
-let privateTmp: string;
 
 before(async () => {
   requireDemoRootfs();
-  fixtures = await mkdtemp(join(tmpdir(), 'virtinitrd-faults-'));
-  privateTmp = join(fixtures, 'tmp');
-  await mkdir(privateTmp);
+  fixtures = await mkdtemp(join(TEST_TMP, 'faults-'));
 });
-after(() => rm(fixtures, { recursive: true, force: true }));
-
-/** A copy of the demo rootfs made of hard links: entries may be added or removed, never written. */
-async function linkedRootfs(name: string, change: (root: string) => Promise<void> = async () => {}): Promise<string> {
-  const root = join(fixtures, name);
-  await run('cp', ['-al', DEMO_ROOTFS, root]);
-  await change(root);
-  return root;
-}
 
 /** The module directory a virtiofs initrd needs, copied (not linked: cases change its files). */
 async function copiedModdir(name: string): Promise<string> {
@@ -79,23 +67,6 @@ function run(command: string, args: readonly string[]): Promise<Result> {
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
-}
-
-function chrootvmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, TMPDIR: privateTmp, ...extra };
-}
-
-/** What a run may leave: compared before and after each case. */
-async function leftovers() {
-  return {
-    tempDirs: [...readdirSync(privateTmp), ...readdirSync(tmpdir()).filter((name) => join(tmpdir(), name).startsWith(STATUS_BOOT_PREFIX))],
-    processes: [...processesMentioning(privateTmp), ...processesMentioning(STATUS_BOOT_PREFIX)],
-    mounts: (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((line) => line.includes(fixtures)),
-  };
-}
-
-async function assertNothingLeft(before: Awaited<ReturnType<typeof leftovers>>): Promise<void> {
-  assert.deepEqual(await leftovers(), before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,7 +148,7 @@ describe('faults: kernel command line', () => {
 
   for (const c of CMDLINE_CASES) {
     test(c.name, vm, async () => {
-      const before = await leftovers();
+      const before = leftovers();
       const boot = await bootForStatus({ cmdline: c.cmdline(), shares: { faults: share }, timeoutMs: 60_000 });
       const detail = `${JSON.stringify(boot.status)}\n${boot.kernelLog.slice(-2000)}`;
       assert.equal(boot.timedOut, false, `no status within 60 s: ${detail}`);
@@ -187,7 +158,7 @@ describe('faults: kernel command line', () => {
         assert.equal(boot.status?.kind, 'error', detail);
         assert.ok(boot.status.kind === 'error' && boot.status.message.includes(c.expect.message), detail);
       }
-      await assertNothingLeft(before);
+      assertNothingLeft(before);
     });
   }
 });
@@ -317,7 +288,7 @@ describe('faults: kernel modules', () => {
 
   for (const c of MODULE_BOOT_CASES) {
     test(c.name, vm, async () => {
-      const before = await leftovers();
+      const before = leftovers();
       const moddir = await copiedModdir(c.name.replaceAll(/\W+/g, '-'));
       await c.change(join(moddir, 'kernel/fs/fuse/virtiofs.ko'));
       const initrd = join(fixtures, `${c.name.replaceAll(/\W+/g, '-')}.cpio.lz4`);
@@ -330,7 +301,7 @@ describe('faults: kernel modules', () => {
       assert.ok(message.startsWith(`prepare the root: share "rootfs" did not appear within ${SHARE_TIMEOUT_SECONDS} s: the virtiofs filesystem is not available`), detail);
       assert.match(message, new RegExp(`; kernel modules that failed to load: \\d+-virtiofs\\.ko \\(${c.errno}\\)$`), detail);
       if (c.kernelSays) assert.match(boot.kernelLog, c.kernelSays, detail);
-      await assertNothingLeft(before);
+      assertNothingLeft(before);
     });
   }
 });
@@ -362,7 +333,7 @@ async function pathWithout(name: string): Promise<string> {
 const CHROOTVM_CASES: ChrootvmCase[] = [
   {
     name: 'a rootfs without /bin/sh and no COMMAND: 127 and a clear message, not a hang',
-    args: async () => [await linkedRootfs('no-sh', (root) => unlink(join(root, 'bin/sh')))],
+    args: async () => [await linkedDemoCopy('no-sh', (root) => unlink(join(root, 'bin/sh')))],
     status: 127,
     message: /\/bin\/sh: command not found/,
   },
@@ -390,20 +361,20 @@ const CHROOTVM_CASES: ChrootvmCase[] = [
       const share = join(fixtures, 'share, with spaces ünïcødé');
       await mkdir(share);
       await writeFile(join(share, 'file'), 'from the share\n');
-      return ['--mount-ro', 'w', share, await linkedRootfs('root fs, ünïcødé'), 'cat', '/run/mnt/w/file'];
+      return ['--mount-ro', 'w', share, await linkedDemoCopy('root fs, ünïcødé'), 'cat', '/run/mnt/w/file'];
     },
     status: 0,
     stdout: 'from the share\n',
   },
   {
     name: 'the kernel is a directory',
-    args: async () => [await linkedRootfs('kernel-dir', async (root) => (await unlink(join(root, KERNEL)), await mkdir(join(root, KERNEL)))), 'true'],
+    args: async () => [await linkedDemoCopy('kernel-dir', async (root) => (await unlink(join(root, KERNEL)), await mkdir(join(root, KERNEL)))), 'true'],
     status: 125,
     message: new RegExp(`no kernel found in .*; unusable: ${KERNEL} \\(a directory\\)`),
   },
   {
     name: 'the kernel is a dangling symlink',
-    args: async () => [await linkedRootfs('kernel-dangling', async (root) => (await unlink(join(root, KERNEL)), await symlink('/nowhere', join(root, KERNEL)))), 'true'],
+    args: async () => [await linkedDemoCopy('kernel-dangling', async (root) => (await unlink(join(root, KERNEL)), await symlink('/nowhere', join(root, KERNEL)))), 'true'],
     status: 125,
     message: new RegExp(`no kernel found in .*; unusable: ${KERNEL} \\(a dangling symlink\\)`),
   },
@@ -440,6 +411,17 @@ const CHROOTVM_CASES: ChrootvmCase[] = [
     message: /virtiofsd for "rootfs" \(\S+\) exited before creating its socket \(exit status 3\): fuse: unknown option/,
   },
   {
+    name: 'a TMPDIR too long for the unix sockets',
+    args: async () => [DEMO_ROOTFS, 'true'],
+    env: async () => {
+      const deep = join(fixtures, 'a-directory-name-that-leaves-no-room'.repeat(3));
+      await mkdir(deep);
+      return { TMPDIR: deep };
+    },
+    status: 125,
+    message: /the socket path \S+\/fs0\.sock is \d+ bytes, more than a unix socket takes \(107\): set TMPDIR to a shorter directory/,
+  },
+  {
     name: 'qemu missing from PATH',
     args: async () => [DEMO_ROOTFS, 'true'],
     env: async () => ({ PATH: await pathWithout('qemu') }),
@@ -462,22 +444,22 @@ const CHROOTVM_CASES: ChrootvmCase[] = [
 describe('faults: chrootvm', () => {
   for (const c of CHROOTVM_CASES) {
     test(c.name, vm, async () => {
-      const before = await leftovers();
+      const before = leftovers();
       const args = await c.args();
       // A hang fails the case instead of the whole run.
-      const result = await chrootvm(['--timeout', '60', ...args], { env: chrootvmEnv(await c.env?.()) });
+      const result = await chrootvm(['--timeout', '60', ...args], { env: await c.env?.() });
       const detail = JSON.stringify(result, null, 1);
       assert.equal(result.status, c.status, detail);
       if (c.message) assert.match(result.stderr + result.stdout, c.message, detail);
       if (c.stdout !== undefined) assert.equal(result.stdout, c.stdout, detail);
-      await assertNothingLeft(before);
+      assertNothingLeft(before);
     });
   }
 });
 
 describe('faults: while it runs', () => {
   test('a share removed on the host while the command runs: the command fails, chrootvm ends', vm, async () => {
-    const before = await leftovers();
+    const before = leftovers();
     const share = join(fixtures, 'vanishing');
     await mkdir(share);
     const running = startChrootvm(
@@ -485,26 +467,25 @@ describe('faults: while it runs', () => {
         '--timeout', '60', '--mount', 'w', share, DEMO_ROOTFS,
         'sh', '-c', 'echo > /run/mnt/w/ready; while [ -e /run/mnt/w/ready ]; do sleep 0.2; done; echo after > /run/mnt/w/after',
       ],
-      { env: chrootvmEnv() },
     );
     while (!existsSync(join(share, 'ready'))) await sleep(100);
     // chrootvm's sockets and files are its own: the temp dir is private to the user running it.
-    const temps = readdirSync(privateTmp);
+    const temps = readdirSync(CHROOTVM_TMPDIR);
     assert.equal(temps.length, 1, temps.join(' '));
-    assert.equal((await stat(join(privateTmp, temps[0]!))).mode & 0o777, 0o700);
+    assert.equal((await stat(join(CHROOTVM_TMPDIR, temps[0]!))).mode & 0o777, 0o700);
     await rm(share, { recursive: true });
     const result = await running.result;
     assert.equal(result.status, 1, JSON.stringify(result));
     assert.match(result.stderr, /can't create \/run\/mnt\/w\/after/);
-    await assertNothingLeft(before);
+    assertNothingLeft(before);
   });
 
   // SIGINT during boot and SIGTERM while the command runs: chrootvm.test.ts.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     test(`${signal} while chrootvm builds the initrd, before qemu starts: nothing left, no partial cache file`, vm, async () => {
-      const before = await leftovers();
+      const before = leftovers();
       const cache = await mkdtemp(join(fixtures, 'cache-'));
-      const running = startChrootvm(['--debug', DEMO_ROOTFS, 'true'], { env: chrootvmEnv({ XDG_CACHE_HOME: cache }) });
+      const running = startChrootvm(['--debug', DEMO_ROOTFS, 'true'], { env: { XDG_CACHE_HOME: cache } });
       await running.waitFor('building initrd');
       running.child.kill(signal);
       const result = await running.result;
@@ -513,7 +494,7 @@ describe('faults: while it runs', () => {
       assert.doesNotMatch(result.stderr, /qemu: /);
       const cached = readdirSync(join(cache, 'virtinitrd'));
       assert.deepEqual(cached.filter((name) => name.includes('.tmp-')), [], cached.join(' '));
-      await assertNothingLeft(before);
+      assertNothingLeft(before);
     });
   }
 });
@@ -523,9 +504,9 @@ describe('faults: while it runs', () => {
 
 describe('faults: a guest root user against read-only shares', () => {
   test('writes to the read-only rootfs and a --mount-ro share, before and after remount,rw', vm, async () => {
-    const before = await leftovers();
+    const before = leftovers();
     // Linked copy: the guest may only add entries here (and must not even do that), never write the demo's inodes.
-    const rootfs = await linkedRootfs('remount');
+    const rootfs = await linkedDemoCopy('remount');
     const share = join(fixtures, 'ro-share');
     await mkdir(share);
     await writeFile(join(share, 'kept'), 'original\n');
@@ -538,7 +519,7 @@ describe('faults: a guest root user against read-only shares', () => {
       'echo changed > /run/mnt/ro/kept 2>/dev/null',
       'exit 0',
     ].join('\n');
-    const result = await chrootvm(['--mount-ro', 'ro', share, rootfs, 'sh', '-c', script], { env: chrootvmEnv() });
+    const result = await chrootvm(['--mount-ro', 'ro', share, rootfs, 'sh', '-c', script]);
     assert.equal(result.status, 0, result.stderr);
     const binary = await findVirtiofsd(process.env);
     const { readonlyOption } = await inspectVirtiofsd(binary);
@@ -555,6 +536,6 @@ describe('faults: a guest root user against read-only shares', () => {
     assert.equal(existsSync(join(rootfs, 'before')) || existsSync(join(share, 'before')), false);
     assert.deepEqual([existsSync(join(rootfs, 'after')), existsSync(join(share, 'after'))], [!enforced, !enforced]);
     assert.equal(await readFile(join(share, 'kept'), 'utf8'), enforced ? 'original\n' : 'changed\n');
-    await assertNothingLeft(before);
+    assertNothingLeft(before);
   });
 });

@@ -3,8 +3,9 @@
  * skip only when qemu itself is missing, and say so; a missing demo rootfs is a failure (make test
  * builds it).
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,7 @@ import type { Status } from '../../init/status-line.ts';
 import { chooseAccel } from '../../scripts/lib/accel.ts';
 import { builtFfiModule, builtInit } from '../../scripts/lib/artifacts.ts';
 import { Cleanup } from '../../scripts/lib/cleanup.ts';
+import { processAlive } from '../../scripts/lib/image/cache.ts';
 import { cacheDirectory, cachedInitrd } from '../../scripts/lib/initrd-cache.ts';
 import { pickKernel } from '../../scripts/lib/kernels.ts';
 import { runVm } from '../../scripts/lib/vm.ts';
@@ -51,8 +53,14 @@ export interface Running {
   waitFor(text: string): Promise<void>;
 }
 
-export function startChrootvm(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Running {
-  const child = spawn(CHROOTVM, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface ChrootvmOptions {
+  cwd?: string;
+  /** Variables set for chrootvm on top of chrootvmEnv(). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export function startChrootvm(args: readonly string[], options: ChrootvmOptions = {}): Running {
+  const child = spawn(CHROOTVM, args, { cwd: options.cwd ?? ROOT, env: chrootvmEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -82,19 +90,29 @@ export function startChrootvm(args: readonly string[], options: { cwd?: string; 
   };
 }
 
-export function chrootvm(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+export function chrootvm(args: readonly string[], options: ChrootvmOptions = {}): Promise<Result> {
   return startChrootvm(args, options).result;
 }
 
-/** chrootvm's private temp dirs that exist now: a test compares before and after. */
-export function chrootvmTempDirs(): string[] {
-  return readdirSync(tmpdir()).filter((name) => name.startsWith('chrootvm-'));
+/**
+ * This test file's own temporary root (node --test runs each file in a process of its own). Every
+ * chrootvm the harness starts gets its TMPDIR below it, so what a run leaves behind (temp dirs,
+ * processes naming its sockets) is told from any other VM on the host, and never mixed up with them.
+ */
+export const TEST_TMP = mkdtempSync(join(tmpdir(), 'virtinitrd-test-'));
+/** chrootvm's TMPDIR in these tests: its private temp dirs are created here. */
+export const CHROOTVM_TMPDIR = join(TEST_TMP, 'chrootvm');
+mkdirSync(CHROOTVM_TMPDIR);
+/** Temp dirs of bootForStatus, in TEST_TMP; its qemu and virtiofsd name paths inside them. */
+const STATUS_BOOT_PREFIX = 'status-boot-';
+process.once('exit', () => rmSync(TEST_TMP, { recursive: true, force: true }));
+
+/** The environment chrootvm runs with here: ours, TMPDIR inside TEST_TMP, then `extra`. */
+export function chrootvmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, TMPDIR: CHROOTVM_TMPDIR, ...extra };
 }
 
-/** chrootvm's private temp dirs all start with this; its qemu and virtiofsd name paths inside them. */
-export const CHROOTVM_TEMP_PREFIX = join(tmpdir(), 'chrootvm-');
-
-/** qemu and virtiofsd processes whose command line mentions `marker` (e.g. CHROOTVM_TEMP_PREFIX). */
+/** qemu and virtiofsd processes whose command line mentions `marker` (a path only this test file uses). */
 export function processesMentioning(marker: string): string[] {
   const found: string[] = [];
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
@@ -106,6 +124,57 @@ export function processesMentioning(marker: string): string[] {
     }
   }
   return found;
+}
+
+/** What this file's runs may leave behind: compared before and after a case. */
+export interface Leftovers {
+  tempDirs: string[];
+  processes: string[];
+  mounts: string[];
+}
+
+export function leftovers(): Leftovers {
+  return {
+    tempDirs: [...readdirSync(CHROOTVM_TMPDIR), ...readdirSync(TEST_TMP).filter((name) => name.startsWith(STATUS_BOOT_PREFIX))],
+    processes: processesMentioning(TEST_TMP),
+    mounts: readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((line) => line.includes(TEST_TMP) || line.includes(SCRATCH_PARENT)),
+  };
+}
+
+export function assertNothingLeft(before: Leftovers): void {
+  assert.deepEqual(leftovers(), before);
+}
+
+/**
+ * Scratch copies of the demo rootfs are hard-linked, which only works on the demo rootfs's own
+ * filesystem: they are made beside it in .cache/scratch, never in TMPDIR (often a tmpfs).
+ */
+const SCRATCH_PARENT = join(ROOT, '.cache/scratch');
+let scratch: string | undefined;
+
+/** This process's scratch directory, made on first use; those of test runs that died are removed. */
+function scratchDirectory(): string {
+  if (scratch) return scratch;
+  mkdirSync(SCRATCH_PARENT, { recursive: true });
+  for (const name of readdirSync(SCRATCH_PARENT)) {
+    const owner = /^run-(\d+)-/.exec(name)?.[1];
+    if (owner && !processAlive(Number(owner))) rmSync(join(SCRATCH_PARENT, name), { recursive: true, force: true });
+  }
+  const made = mkdtempSync(join(SCRATCH_PARENT, `run-${process.pid}-`));
+  process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+  return (scratch = made);
+}
+
+/**
+ * A copy of the demo rootfs made of hard links, in no time and no space: entries may be added,
+ * removed or replaced (a new inode), never written in place, or the demo's own files would change.
+ */
+export async function linkedDemoCopy(name: string, change: (root: string) => Promise<void> = async () => {}): Promise<string> {
+  const root = join(scratchDirectory(), name);
+  const copy = spawnSync('cp', ['-al', requireDemoRootfs(), root], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (copy.status !== 0) throw new Error(`cp -al ${DEMO_ROOTFS} ${root}: ${copy.stderr.split('\n').slice(0, 5).join('\n') || copy.error?.message}`);
+  await change(root);
+  return root;
 }
 
 export interface StatusBoot {
@@ -134,9 +203,6 @@ export interface StatusBootResult {
   seconds: number;
 }
 
-/** Temp dirs of bootForStatus; its qemu and virtiofsd name paths inside them. */
-export const STATUS_BOOT_PREFIX = join(tmpdir(), 'virtinitrd-status-boot-');
-
 /**
  * Boots the init with qemu and one virtiofsd per share, as chrootvm would but with any kernel command
  * line, and reads back the status line: for the faults chrootvm itself never lets through.
@@ -149,7 +215,7 @@ export async function bootForStatus(boot: StatusBoot): Promise<StatusBootResult>
     extractVmlinux(kernel, cacheDirectory()),
     chooseAccel('auto'),
   ]);
-  const workdir = await mkdtemp(STATUS_BOOT_PREFIX);
+  const workdir = await mkdtemp(join(TEST_TMP, STATUS_BOOT_PREFIX));
   const cleanup = new Cleanup();
   try {
     const end = await runVm(

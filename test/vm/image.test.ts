@@ -27,7 +27,7 @@ import {
   type Layer,
   type TreeNode,
 } from '../unit/scripts/lib/image/fixtures.ts';
-import { chrootvm, chrootvmTempDirs, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { assertNothingLeft, chrootvm, leftovers, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -131,7 +131,7 @@ describe('chrootvm --image', () => {
     work = await mkdtemp(join(tmpdir(), 'virtinitrd-image-vm-'));
     // A private cache makes the cache checks exact; the initrd and vmlinux are then built once for this file.
     cacheHome = join(work, 'cache');
-    env = { ...process.env, XDG_CACHE_HOME: cacheHome };
+    env = { XDG_CACHE_HOME: cacheHome };
     const base = baseLayer(await readFile(join(demo, 'bin/busybox')));
     // Every codec once; the last layer is uncompressed so a flipped content byte still parses as tar.
     const layers: Layer[] = [
@@ -182,7 +182,7 @@ describe('chrootvm --image', () => {
   test('--rw: the guest writes a private copy, and the cached tree is unchanged afterwards', vm, async () => {
     await resolveImage(paths.oci, { cacheDir: join(cacheHome, 'virtinitrd') });
     const cached = await snapshot(ociEntry());
-    const tempDirs = chrootvmTempDirs();
+    const before = leftovers();
     const data = `/${FIXTURE_DIR}`;
     const result = await chrootvm(
       ['--rw', '--image', paths.oci, '--kernel-from', demo, 'sh', '-c', `echo changed > ${data}/etc/hostname && rm ${data}/lib/x && echo made > ${data}/made && cat ${data}/etc/hostname ${data}/made`],
@@ -191,7 +191,7 @@ describe('chrootvm --image', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout, 'changed\nmade\n');
     assert.deepEqual(await snapshot(ociEntry()), cached);
-    assert.deepEqual(chrootvmTempDirs(), tempDirs);
+    assertNothingLeft(before);
   });
 
   test('a corrupted layer blob: exit 125 naming its digest, before any VM starts, and nothing cached', async () => {
@@ -208,7 +208,7 @@ describe('chrootvm --image', () => {
     await writeFiles(layout, corrupted);
     // Its own cache: the manifest is unchanged, so the good image's cached tree would otherwise be used.
     const emptyCache = join(work, 'cache-corrupted');
-    const result = await chrootvm(['--debug', '--image', layout, '--kernel-from', demo, 'true'], { env: { ...process.env, XDG_CACHE_HOME: emptyCache } });
+    const result = await chrootvm(['--debug', '--image', layout, '--kernel-from', demo, 'true'], { env: { XDG_CACHE_HOME: emptyCache } });
     assert.equal(result.status, 125, result.stderr);
     assert.ok(result.stderr.includes(`chrootvm: --image ${layout}: layer ${digest} (${join(layout, name)}) has digest sha256:`), result.stderr);
     assert.match(result.stderr, /the blob is corrupted or was changed/);

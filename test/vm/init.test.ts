@@ -4,17 +4,15 @@
  * Each boot prints many facts under `=== NAME` headings, and several subtests check them.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { formatBootParameters } from '../../init/cmdline.ts';
 import { deviceLinks, deviceNodes, earlyMounts } from '../../init/mounts.ts';
 import { initrdPaths } from '../../init/paths.ts';
 import { MS } from '../../init/sys/libc.ts';
-import { bootForStatus, chrootvm, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { bootForStatus, chrootvm, linkedDemoCopy, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -207,21 +205,13 @@ describe('init: running the command', () => {
   });
 
   test('--rw: the root is writable and a file written in the guest is in the host directory', vm, async () => {
-    const demo = requireDemoRootfs();
-    const base = await mkdtemp(join(tmpdir(), 'virtinitrd-init-test-'));
-    try {
-      // Hard links: a copy in no time and no space; the guest writes only a new file, so the
-      // demo rootfs's own files stay untouched.
-      const rootfs = join(base, 'rootfs');
-      execFileSync('cp', ['-al', demo, rootfs]);
-      const result = await chrootvm(['--rw', rootfs, 'sh', '-c', 'grep " / " /proc/mounts; echo "from the guest" > /written-in-guest']);
-      assert.equal(result.status, 0, result.stderr);
-      assert.match(result.stdout, /^rootfs \/ virtiofs rw(,|\s)/);
-      assert.equal(await readFile(join(rootfs, 'written-in-guest'), 'utf8'), 'from the guest\n');
-      assert.equal(existsSync(join(demo, 'written-in-guest')), false);
-    } finally {
-      await rm(base, { recursive: true, force: true });
-    }
+    // The guest writes only a new file, so the demo rootfs's own (linked) files stay untouched.
+    const rootfs = await linkedDemoCopy('rw');
+    const result = await chrootvm(['--rw', rootfs, 'sh', '-c', 'grep " / " /proc/mounts; echo "from the guest" > /written-in-guest']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^rootfs \/ virtiofs rw(,|\s)/);
+    assert.equal(await readFile(join(rootfs, 'written-in-guest'), 'utf8'), 'from the guest\n');
+    assert.equal(existsSync(join(requireDemoRootfs(), 'written-in-guest')), false);
   });
 });
 
