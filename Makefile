@@ -53,8 +53,9 @@ typecheck: node_modules/.installed
 unit-test: all demo-rootfs
 	$(NODE) --test 'test/unit/**/*.test.ts'
 
+# TMPDIR on another filesystem than the checkout, as /tmp is on many machines.
 vm-test: all demo-rootfs
-	$(NODE) --test --test-concurrency=1 'test/vm/*.test.ts'
+	scripts/with-separate-tmpdir.sh $(NODE) --test --test-concurrency=1 'test/vm/*.test.ts'
 
 test: typecheck unit-test vm-test
 
