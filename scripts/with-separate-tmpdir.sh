@@ -2,7 +2,7 @@
 # Runs a command with TMPDIR on another filesystem than the checkout, as it is on many machines
 # (/tmp on a tmpfs): whatever only works while the two share a filesystem (hard links, renames
 # across them) fails here first. Root gets a tmpfs of its own, mounted in a private mount
-# namespace so it vanishes with the command; others get /dev/shm when that is another filesystem.
+# namespace so it vanishes with the command; otherwise /dev/shm serves when it is another filesystem.
 # The path stays short: unix socket paths made below TMPDIR hold at most 107 bytes.
 set -eu
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG]..." >&2; exit 2; }
@@ -15,7 +15,8 @@ fi
 
 trap 'exit 130' INT
 trap 'exit 143' TERM
-if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then
+# A chroot's root is no mount point, and private propagation cannot be set on it.
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1 && mountpoint -q /; then
 	mountpoint=$(mktemp -d /tmp/vt.XXXXXX)
 	trap 'rmdir "$mountpoint"' EXIT
 	echo "with-separate-tmpdir: TMPDIR on a private tmpfs at $mountpoint" >&2

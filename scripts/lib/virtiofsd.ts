@@ -5,6 +5,7 @@
 // the binary's own --help rather than guessed from its path.
 
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { findOnPath, isExecutableFile } from './processes.ts';
 
 export type Flavour = 'rust' | 'c';
@@ -87,6 +88,18 @@ const cacheFor = (share: VirtiofsdShare): 'always' | 'auto' => (share.readonly ?
 const fuseOptValue = (value: string): string => value.replace(/[\\,]/g, '\\$&');
 
 /**
+ * Whether inReadonlyView works here: root, util-linux's unshare, and a root directory that is a
+ * mount point. Inside a chroot it is not, so `unshare --propagation private` fails (EINVAL), and a
+ * bind mount without private propagation would appear in the host's mount table too.
+ */
+export async function canBindReadonly(env: NodeJS.ProcessEnv): Promise<boolean> {
+  if (process.getuid?.() !== 0 || (await findOnPath('unshare', env)) === undefined) return false;
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  // The fifth field is the mount point, relative to our root.
+  return mountinfo.split('\n').some((line) => line.split(' ')[4] === '/');
+}
+
+/**
  * Runs a daemon in a private mount namespace where `dir` is a read-only bind mount of itself: the
  * host kernel then refuses every write through it, whatever the guest remounts. The host's own
  * mount table is untouched. Needs root (CAP_SYS_ADMIN) and util-linux's unshare.
@@ -110,7 +123,7 @@ export function virtiofsdArgv(
   binary: string,
   share: VirtiofsdShare,
   readonlyOption: boolean = flavour === 'rust',
-  canBindReadonly = false,
+  bindReadonly = false,
 ): { argv: string[]; readonlyEnforced: boolean } {
   const cache = cacheFor(share);
   // sandbox=chroot: confines the daemon to the shared directory without
@@ -121,7 +134,7 @@ export function virtiofsdArgv(
       '-o', 'sandbox=chroot', '-o', `cache=${cache}`, '-o', 'log_level=err',
     ];
     // The C virtiofsd has no read-only mode of its own.
-    const readonlyEnforced = share.readonly && canBindReadonly;
+    const readonlyEnforced = share.readonly && bindReadonly;
     return { argv: readonlyEnforced ? inReadonlyView(share.dir, argv) : argv, readonlyEnforced };
   }
   const readonlyEnforced = share.readonly && readonlyOption;

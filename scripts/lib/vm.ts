@@ -14,7 +14,7 @@ import type { RunEnd } from './outcome.ts';
 import { qemuArgv, type Accel } from './plan.ts';
 import { describeExit, findOnPath, relayToStderr, start, stop, waitForSocket, type Started } from './processes.ts';
 import { listenForQmp, shutdownReason } from './qmp.ts';
-import { findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
+import { canBindReadonly, findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
 
 export interface VmShare {
   tag: string;
@@ -81,12 +81,12 @@ async function startDaemons(spec: VmSpec, sockets: readonly string[], cleanup: C
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
   // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
-  const canBindReadonly = process.getuid?.() === 0 && (await findOnPath('unshare', process.env)) !== undefined;
+  const bindReadonly = await canBindReadonly(process.env);
   spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons: { tag: string; daemon: Started; socket: string }[] = [];
   for (const [index, share] of spec.shares.entries()) {
     const socket = sockets[index]!;
-    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, canBindReadonly);
+    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, bindReadonly);
     if (share.readonly) {
       spec.log?.(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
     }
