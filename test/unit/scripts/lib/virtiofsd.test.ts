@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  canBindReadonly,
   detectFlavour, findVirtiofsd, helpHasReadonly, inReadonlyView, inspectVirtiofsd, virtiofsdArgv,
 } from '../../../../scripts/lib/virtiofsd.ts';
 
@@ -182,7 +183,8 @@ test('findVirtiofsd: nothing found lists what was tried and where Debian ships i
   });
 }));
 
-test('inReadonlyView: the command cannot write the directory, and the host mount table is untouched', { skip: process.getuid?.() === 0 ? false : 'bind mounts need root' }, () => withTemp(async (dir) => {
+const noReadonlyView = (await canBindReadonly(process.env)) ? false : 'a private read-only bind mount needs root, unshare, and / as a mount point (not a chroot)';
+test('inReadonlyView: the command cannot write the directory, and the host mount table is untouched', { skip: noReadonlyView }, () => withTemp(async (dir) => {
   await writeFile(join(dir, 'kept'), 'original\n');
   const argv = inReadonlyView(dir, ['sh', '-c', 'echo changed > "$0/kept"; echo "status $?"', dir]);
   const run = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
