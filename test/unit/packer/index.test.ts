@@ -126,7 +126,7 @@ test(
     const moddir = fixture('builtin');
     const plan = await planInitrd({ init, ffiModule: ffi, moddir, extraModules: ['fuse'] });
     assert.deepEqual(moduleEntries(plan), expectedModules(moddir, [['virtiofs', 'kernel/fs/fuse/virtiofs.ko.xz']]));
-    assert.deepEqual(plan.builtinModules, ['fuse', 'virtio', 'virtio_pci', 'virtio_ring']);
+    assert.deepEqual(plan.builtinModules, ['fuse', 'virtio', 'virtio_console', 'virtio_pci', 'virtio_ring']);
   }),
 );
 

@@ -74,8 +74,9 @@ for (const { args, env, message } of usageErrors) {
 }
 
 // Load order per `modinfo -F depends` on Debian 6.1: virtio needs virtio_ring; virtio_pci needs
-// virtio, virtio_ring and both transport helpers; virtiofs needs fuse, virtio, virtio_ring. Ties by name.
-const DEMO_MODULES = ['fuse', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_ring', 'virtio', 'virtio_pci', 'virtiofs'];
+// virtio, virtio_ring and both transport helpers; virtiofs needs fuse, virtio, virtio_ring; virtio_console
+// needs virtio and virtio_ring. Ties by name.
+const DEMO_MODULES = ['fuse', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_ring', 'virtio', 'virtio_console', 'virtio_pci', 'virtiofs'];
 
 function listDemo(): ListLine[] {
   const { status, stdout, stderr } = run(['--list', moddir]);
@@ -239,7 +240,7 @@ test("osbuild's BINARY MODDIR OUTPUT with a binary that is not a Node SEA: W2, n
   assert.deepEqual(built, { status: 0, stdout: '', stderr: `mkvirtinitrd: warning ${W2(binary)}` });
   const cpio = spawnSync('sh', ['-c', 'lz4 -dc < "$1" | cpio -t --quiet', 'sh', output], { encoding: 'utf8' });
   const paths = cpio.stdout.split('\n');
-  assert.ok(paths.includes('init') && paths.includes('usr/lib/modules/007-virtiofs.ko'), cpio.stdout);
+  assert.ok(paths.includes('init') && paths.includes('usr/lib/modules/008-virtiofs.ko'), cpio.stdout);
   assert.ok(!paths.includes('usr/lib/virtinitrd/ffi-rs.node'));
 });
 
@@ -262,7 +263,7 @@ test('W1: a --module built into the kernel; W3: OUTPUT inside MODDIR', { skip: n
   );
   assert.deepEqual(
     parseList(stdout).filter((l) => l.kind === 'builtin' || l.path.startsWith('/usr/lib/modules/')).map((l) => `${l.path} ${l.kind}`),
-    ['/usr/lib/modules/001-virtiofs.ko file', 'fuse builtin', 'virtio builtin', 'virtio_pci builtin', 'virtio_ring builtin'],
+    ['/usr/lib/modules/001-virtiofs.ko file', 'fuse builtin', 'virtio builtin', 'virtio_console builtin', 'virtio_pci builtin', 'virtio_ring builtin'],
   );
   assert.ok(!existsSync(join(builtin, 'initrd.img')));
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { orderModules, resolveModules } from '../../../../packer/kmod/resolve.ts';
 import type { ModuleGraph, ResolvedModules } from '../../../../packer/kmod/resolve.ts';
+import { DEFAULT_MODULES } from '../../../../packer/kmod/defaults.ts';
 import { DEFAULT_ORDER, fixtureModdir, VIRTIO_DIR } from '../../../fixtures/kmod/fixture.ts';
 
 const REPO = new URL('../../../../', import.meta.url).pathname;
@@ -34,16 +35,21 @@ for (const suffix of ['', '.xz', '.zst', '.gz']) {
   const expected = { modules: ORDER.map(([name, path]) => ({ name, path: path + suffix })), builtin: [] };
 
   test(`resolveModules on ${variant}: .modinfo and the depmod golden modules.dep give the same order`, async () => {
-    const fromModinfo = await resolveModules(moddirOf(variant), ['virtio_pci', 'virtiofs']);
+    const fromModinfo = await resolveModules(moddirOf(variant), [...DEFAULT_MODULES]);
     assert.deepEqual(relative(moddirOf(variant), fromModinfo), expected);
     const golden = readFileSync(join(REPO, 'test/golden/kmod', `${variant}.modules.dep`), 'utf8');
     await withCopy(variant, golden, async (dir) => {
-      assert.deepEqual(relative(dir, await resolveModules(dir, ['virtio_pci', 'virtiofs'])), expected);
+      assert.deepEqual(relative(dir, await resolveModules(dir, [...DEFAULT_MODULES])), expected);
     });
   });
 
   test(`resolveModules on ${variant}: spelling and request order do not matter`, async () => {
-    for (const requested of [['virtio-pci', 'virtiofs'], ['virtiofs', 'virtio_pci'], ['virtiofs', 'virtio-pci', 'virtio_pci', 'fuse']]) {
+    const requests = [
+      ['virtio-pci', 'virtiofs', 'virtio-console'],
+      ['virtio_console', 'virtiofs', 'virtio_pci'],
+      ['virtiofs', 'virtio-pci', 'virtio_console', 'virtio_pci', 'fuse'],
+    ];
+    for (const requested of requests) {
       assert.deepEqual(relative(moddirOf(variant), await resolveModules(moddirOf(variant), requested)), expected, requested.join(' '));
     }
   });
@@ -93,7 +99,7 @@ test('resolveModules with modules.order: compressed files, updates/ over kernel/
     mkdirSync(join(dir, 'extra'));
     cpSync(join(dir, `${V}/virtio.ko.xz`), join(dir, 'extra/virtio.ko.xz'));
     const expected = ORDER.map(([name, path]) => ({ name, path: name === 'fuse' ? 'updates/fuse.ko.xz' : `${path}.xz` }));
-    assert.deepEqual(relative(dir, await resolveModules(dir, ['virtio_pci', 'virtiofs'])), { modules: expected, builtin: [] });
+    assert.deepEqual(relative(dir, await resolveModules(dir, [...DEFAULT_MODULES])), { modules: expected, builtin: [] });
   });
 });
 
