@@ -10,22 +10,6 @@ export interface Share {
   readonly: boolean;
 }
 
-/** A command chrootvm asks the init to run as its child (run mode) instead of exec'ing init=. */
-export interface RunRequest {
-  argv: string[];
-  /** Directory in the new root to start in. */
-  cwd: string;
-  /** The console is a terminal the user types into (no COMMAND given to chrootvm). */
-  interactive: boolean;
-  /**
-   * The ttys for the command's stdin, stdout and stderr. chrootvm keeps them apart from the kernel's
-   * console, so kernel messages never mix with the command's output, and stderr apart from stdout.
-   */
-  stdio: [string, string, string];
-  /** Interactive: the host terminal's size. */
-  size?: { rows: number; columns: number };
-}
-
 export interface BootConfig {
   rootfs: string;
   /**
@@ -38,7 +22,11 @@ export interface BootConfig {
   init: string;
   initArgs: string[];
   debug: boolean;
-  run?: RunRequest;
+  /**
+   * Run mode (virtinitrd.run): chrootvm sends a command over the control port (control-protocol.ts),
+   * which the init runs as its child instead of exec'ing init=.
+   */
+  run: boolean;
   /** How long each share may take to appear (virtinitrd.share_timeout=); the init's default otherwise. */
   shareTimeoutSeconds?: number;
 }
@@ -124,6 +112,7 @@ export function parseCmdline(text: string): BootConfig {
     init: '/bin/sh',
     initArgs: separator < 0 ? [] : words.slice(separator + 1),
     debug: false,
+    run: false,
   };
   const tagsSeen = new Set<string>();
   let rootfsTag: string | undefined;
@@ -170,7 +159,8 @@ export function parseCmdline(text: string): BootConfig {
         config.debug = true;
         break;
       case RUN_PARAMETER:
-        config.run = decodeRunRequest(value ?? '');
+        if (value !== undefined) throw new CmdlineError(`${RUN_PARAMETER} takes no value (the command comes over the control port)`);
+        config.run = true;
         break;
       case SHARE_TIMEOUT_PARAMETER:
         config.shareTimeoutSeconds = parseSeconds(SHARE_TIMEOUT_PARAMETER, value ?? '');
@@ -195,41 +185,6 @@ function parseSeconds(parameter: string, value: string): number {
   return seconds;
 }
 
-/** base64url of JSON: survives the kernel's splitting, which has no escape for quotes or newlines. */
-export function encodeRunRequest(request: RunRequest): string {
-  return Buffer.from(JSON.stringify(request)).toString('base64url');
-}
-
-export function decodeRunRequest(encoded: string): RunRequest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
-  } catch {
-    throw new CmdlineError(`${RUN_PARAMETER}= is not base64url-encoded JSON`);
-  }
-  const request = parsed as Partial<RunRequest> | null;
-  if (
-    !request ||
-    !Array.isArray(request.argv) ||
-    request.argv.length === 0 ||
-    !request.argv.every((word) => typeof word === 'string') ||
-    typeof request.cwd !== 'string' ||
-    typeof request.interactive !== 'boolean' ||
-    !Array.isArray(request.stdio) ||
-    request.stdio.length !== 3 ||
-    !request.stdio.every((path) => typeof path === 'string' && path.startsWith('/'))
-  ) {
-    throw new CmdlineError(
-      `${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, stdio: [path, path, path]}`,
-    );
-  }
-  const size = request.size;
-  if (size !== undefined && !(Number.isInteger(size?.rows) && Number.isInteger(size?.columns))) {
-    throw new CmdlineError(`${RUN_PARAMETER}= size must be {rows: integer, columns: integer}`);
-  }
-  return { argv: request.argv, cwd: request.cwd, interactive: request.interactive, stdio: request.stdio, ...(size ? { size } : {}) };
-}
-
 /** The kernel has no escape for `"`, and whitespace or quotes in a tag would not survive splitting. */
 function quoteValue(what: string, value: string): string {
   if (value.includes('"')) throw new CmdlineError(`${what} cannot contain a double quote: ${value}`);
@@ -250,7 +205,7 @@ export function formatBootParameters(config: BootConfig): string[] {
   }
   if (config.init !== '/bin/sh') words.push(`init=${quoteValue('init', config.init)}`);
   if (config.debug) words.push('debug');
-  if (config.run) words.push(`${RUN_PARAMETER}=${encodeRunRequest(config.run)}`);
+  if (config.run) words.push(RUN_PARAMETER);
   if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);
   if (config.initArgs.length > 0) words.push('--', ...config.initArgs.map((arg) => quoteValue('init argument', arg)));
   return words;

@@ -3,20 +3,11 @@
  * (osbuild's contract), run mode keeps PID 1 alive as a reaper around chrootvm's command.
  */
 import { accessSync, closeSync, constants as fsConstants, lstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import type { RunRequest } from './cmdline.ts';
+import type { RunRequest } from './control-protocol.ts';
 import { debug, error } from './log.ts';
 import type { Status } from './status-line.ts';
 import { errnoOf, messageOf } from './sys/errors.ts';
-import {
-  disableOutputProcessing,
-  dup2,
-  execve,
-  reapExitedChild,
-  resetSignalsForExec,
-  setWindowSize,
-  spawn,
-  takeControllingTerminal,
-} from './sys/libc.ts';
+import { dup2, execve, reapExitedChild, resetSignalsForExec, spawn } from './sys/libc.ts';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -31,6 +22,25 @@ export function cleanEnvironment(term: string | undefined): Record<string, strin
 /** The `key=value` strings execve and posix_spawn take. */
 function environ(env: Record<string, string>): string[] {
   return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}
+
+/** The name of a `NAME=value` entry, as a string that keeps every byte apart. */
+function entryName(entry: Buffer): string {
+  const equals = entry.indexOf('=');
+  return (equals === -1 ? entry : entry.subarray(0, equals)).toString('latin1');
+}
+
+/** The command's environment: the clean one, with the request's entries added (replacing any of the same name). */
+export function commandEnvironment(clean: Record<string, string>, extra: readonly Buffer[]): Buffer[] {
+  const replaced = new Set(extra.map(entryName));
+  const kept = environ(clean).map((entry) => Buffer.from(entry)).filter((entry) => !replaced.has(entryName(entry)));
+  return [...kept, ...extra];
+}
+
+/** A variable's value in an environment list, as text. */
+function lookup(env: readonly Buffer[], name: string): string | undefined {
+  const entry = env.findLast((candidate) => entryName(candidate) === name);
+  return entry?.subarray(name.length + 1).toString();
 }
 
 /** Node opens its stdio close-on-exec; the program we exec needs the console on 0, 1 and 2. */
@@ -83,15 +93,15 @@ export function execInit(path: string, args: readonly string[], env: Record<stri
 }
 
 /**
- * The file execvp would run for `name`: a name with a slash is used as it is, any other is looked
- * up in `searchPath`. Without one, the errno execvp would give: EACCES when the only files of that
- * name are not executable, else ENOENT.
+ * The file execvp would run for `name` (bytes: any name the host sent): a name with a slash is used
+ * as it is, any other is looked up in `searchPath`. Without one, the errno execvp would give: EACCES
+ * when the only files of that name are not executable, else ENOENT.
  */
-export function findProgram(name: string, searchPath: string): { path: string } | { errno: 'ENOENT' | 'EACCES' } {
+export function findProgram(name: Buffer, searchPath: string): { path: Buffer } | { errno: 'ENOENT' | 'EACCES' } {
   if (name.includes('/')) return { path: name };
   let errno: 'ENOENT' | 'EACCES' = 'ENOENT';
-  for (const directory of name === '' ? [] : searchPath.split(':')) {
-    const candidate = `${directory || '.'}/${name}`;
+  for (const directory of name.length === 0 ? [] : searchPath.split(':')) {
+    const candidate = Buffer.concat([Buffer.from(`${directory || '.'}/`), name]);
     try {
       if (!statSync(candidate).isFile()) continue;
       accessSync(candidate, fsConstants.X_OK);
@@ -108,32 +118,12 @@ function statusForSpawnError(errno: string): number {
   return errno === 'ENOENT' ? 127 : 126;
 }
 
-/** The ttys the request names, opened once each and set up for a terminal or for a byte pipe. */
-function openStdio(request: RunRequest): number[] {
-  const opened = new Map<string, number>();
-  return request.stdio.map((path) => {
-    let fd = opened.get(path);
-    if (fd === undefined) {
-      fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
-      if (request.interactive) {
-        takeControllingTerminal(fd, path);
-        if (request.size) setWindowSize(fd, path, request.size.rows, request.size.columns);
-      } else {
-        disableOutputProcessing(fd, path);
-      }
-      opened.set(path, fd);
-    }
-    return fd;
-  });
-}
-
 /**
  * Starts the command as our child (it runs when this returns) and resolves with how it ended. On
  * every SIGCHLD, PID 1 reaps whatever has ended: the command, and the orphans the kernel makes its
  * children.
  */
-export function runCommand(request: RunRequest, env: Record<string, string>): Promise<Status> {
-  const stdio = openStdio(request);
+export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: readonly number[]): Promise<Status> {
   const name = request.argv[0]!;
   const notStarted = (errno: string): Promise<Status> => {
     // Said where the command's own errors go, as a shell would, and in the kernel log.
@@ -142,12 +132,12 @@ export function runCommand(request: RunRequest, env: Record<string, string>): Pr
     error(message);
     return Promise.resolve({ kind: 'exit', code: statusForSpawnError(errno) });
   };
-  debug(`run ${JSON.stringify(request.argv)} in ${request.cwd} with stdio ${request.stdio.join(' ')}`);
-  const program = findProgram(name, env.PATH ?? '');
+  debug(`run ${JSON.stringify(request.argv.map(String))} in ${request.cwd}`);
+  const program = findProgram(name, lookup(env, 'PATH') ?? '');
   if ('errno' in program) return notStarted(program.errno);
   let pid: number;
   try {
-    pid = spawn(program.path, request.argv, environ(env), request.cwd, stdio);
+    pid = spawn(program.path, request.argv, env, request.cwd, stdio);
   } catch (cause) {
     return notStarted(errnoOf(cause) ?? messageOf(cause));
   }

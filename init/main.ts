@@ -8,11 +8,15 @@ import { join } from 'node:path';
 import { parseCmdline, type BootConfig } from './cmdline.ts';
 import { createDeviceNodes } from './devices.ts';
 import { fatal } from './fatal.ts';
-import { cleanEnvironment, execInit, runCommand } from './launch.ts';
+import { openCommandIo } from './command-io.ts';
+import type { RunRequest } from './control-protocol.ts';
+import { ControlPort } from './control.ts';
+import { cleanEnvironment, commandEnvironment, execInit, runCommand } from './launch.ts';
 import { debug, setVerbose, warn } from './log.ts';
 import { loadModules } from './modules.ts';
 import { earlyMounts } from './mounts.ts';
 import { initrdPaths } from './paths.ts';
+import { findPorts } from './ports.ts';
 import { mountShare } from './shares.ts';
 import { reportStatus } from './status.ts';
 import { errnoOf, messageOf } from './sys/errors.ts';
@@ -28,6 +32,9 @@ interface Step {
 
 let config: BootConfig;
 let oldRoot: OldRoot;
+/** Run mode: the control port and the command chrootvm sent over it. */
+let control: ControlPort;
+let request: RunRequest;
 const term = process.env.TERM;
 /** Modules that failed to load, as `name (ERRNO)`: the likely cause of a share that never appears. */
 let moduleFailures: string[] = [];
@@ -71,6 +78,16 @@ const steps: Step[] = [
     },
   },
   {
+    name: 'receive the run request',
+    required: true,
+    run() {
+      if (!config.run) return;
+      control = new ControlPort(findPorts(['control']).control);
+      request = control.receiveRunRequest();
+      debug(`run request: ${JSON.stringify({ ...request, argv: request.argv.map(String), env: request.env.map(String), cwd: String(request.cwd) })}`);
+    },
+  },
+  {
     name: 'prepare the root',
     required: true,
     run() {
@@ -105,9 +122,9 @@ function withModuleFailures(cause: unknown): unknown {
 }
 
 /** Memory is all the initramfs still holds: a boot goes on without freeing it. */
-function freeInitramfs(): void {
+async function freeInitramfs(): Promise<void> {
   try {
-    deleteInitramfs(oldRoot);
+    await deleteInitramfs(oldRoot);
   } catch (cause) {
     warn(`deleting the initramfs: ${messageOf(cause)}`);
   }
@@ -126,7 +143,7 @@ async function boot(): Promise<never> {
   }
   const env = cleanEnvironment(term);
   if (!config.run) {
-    freeInitramfs();
+    await freeInitramfs();
     try {
       return execInit(config.init, config.initArgs, env);
     } catch (cause) {
@@ -134,15 +151,23 @@ async function boot(): Promise<never> {
     }
   }
   try {
-    statSync(config.run.cwd);
+    statSync(request.cwd);
   } catch (cause) {
-    fatal('start command', new Error(`working directory ${config.run.cwd}: ${errnoOf(cause)}`));
+    fatal('start command', new Error(`working directory ${request.cwd}: ${errnoOf(cause)}`));
   }
-  const ended = runCommand(config.run, env);
+  const io = openCommandIo(request);
+  const ended = runCommand(request, commandEnvironment(env, request.env), io.stdio);
+  io.started();
   // The command runs already: the initramfs goes while it does.
-  freeInitramfs();
+  const freed = freeInitramfs();
   const status = await ended;
+  await freed;
   debug(`command ended: ${JSON.stringify(status)}`);
+  const counts = await io.finish();
+  if (counts) {
+    debug(`output sent: ${JSON.stringify(counts)}`);
+    control.confirmOutput(counts);
+  }
   sync();
   reportStatus(status);
   return powerOff();

@@ -1,6 +1,7 @@
 /** Mounting the virtiofs shares named on the kernel command line. */
 import { mkdirSync } from 'node:fs';
 import { debug } from './log.ts';
+import { sleepSync } from './sleep.ts';
 import { SyscallError } from './sys/errors.ts';
 import { MS, mount } from './sys/libc.ts';
 
@@ -12,12 +13,6 @@ import { MS, mount } from './sys/libc.ts';
 export const SHARE_TIMEOUT_MS = 20_000;
 const RETRY_ERRNOS = new Set(['ENODEV', 'EINVAL', 'ENOENT']);
 const RETRY_INTERVAL_MS = 10;
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-function sleep(milliseconds: number): void {
-  Atomics.wait(sleeper, 0, 0, milliseconds);
-}
 
 export function mountShare(tag: string, target: string, readonly: boolean, timeoutMs = SHARE_TIMEOUT_MS): void {
   mkdirSync(target, { recursive: true, mode: 0o755 });
@@ -34,7 +29,7 @@ export function mountShare(tag: string, target: string, readonly: boolean, timeo
         const why = cause.code === 'ENODEV' ? 'the virtiofs filesystem is not available (module virtiofs not loaded?)' : `no virtiofs device has tag "${tag}"`;
         throw new Error(`share "${tag}" did not appear within ${timeoutMs / 1000} s: ${why} (last error: ${cause.message})`);
       }
-      sleep(RETRY_INTERVAL_MS);
+      sleepSync(RETRY_INTERVAL_MS);
     }
   }
 }

@@ -3,7 +3,8 @@
  * initramfs. The initramfs is a rootfs (ramfs/tmpfs) that cannot be unmounted or pivot_root'ed away,
  * so this is switch_root's sequence: MS_MOVE the new root onto "/", chroot, delete the old files.
  */
-import { closeSync, constants as fsConstants, existsSync, lstatSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
+import { lstat, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { movedMounts } from './mounts.ts';
 import { debug, warn } from './log.ts';
@@ -33,29 +34,30 @@ export interface OldRoot {
  * Deletes what the initramfs holds so the kernel can return its pages, staying on the initramfs's
  * own device: nothing mounted is entered. Runs after the switch, through the directory kept open,
  * so that its ~45 ms under TCG are not on the way to the command (systemd's switch-root removes
- * the old root the same way, after the move).
+ * the old root the same way, after the move). Asynchronous, on libuv's threads: in run mode it runs
+ * beside the command, and PID 1's event loop must stay free to copy the command's output meanwhile.
  * What stays in memory while PID 1 lives on (run mode): the files this process has mapped (the
  * Node runtime in /init, its shared libraries, ffi-rs's native module) — unlinked, but their pages
  * are held until PID 1 exits or execs.
  */
-export function deleteInitramfs(oldRoot: OldRoot): void {
+export async function deleteInitramfs(oldRoot: OldRoot): Promise<void> {
   const base = `/proc/self/fd/${oldRoot.fd}`;
-  const rootDevice = statSync(base).dev;
-  const removeChildren = (directory: string): void => {
-    for (const name of readdirSync(directory)) remove(join(directory, name));
+  const rootDevice = (await stat(base)).dev;
+  const removeChildren = async (directory: string): Promise<void> => {
+    for (const name of await readdir(directory)) await remove(join(directory, name));
   };
-  const remove = (path: string): void => {
-    const stat = lstatSync(path);
-    if (stat.dev !== rootDevice) return;
-    if (stat.isDirectory()) {
-      removeChildren(path);
-      rmdirSync(path);
+  const remove = async (path: string): Promise<void> => {
+    const info = await lstat(path);
+    if (info.dev !== rootDevice) return;
+    if (info.isDirectory()) {
+      await removeChildren(path);
+      await rmdir(path);
     } else {
-      unlinkSync(path);
+      await unlink(path);
     }
   };
   try {
-    removeChildren(base);
+    await removeChildren(base);
   } finally {
     closeSync(oldRoot.fd);
   }

@@ -4,21 +4,25 @@
  * it ended into our exit status (lib/outcome.ts). Every resource is registered with the cleanup as soon as it exists.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatBootParameters, tagProblem, type BootConfig } from '../init/cmdline.ts';
+import { execLimitProblem, type RunRequest } from '../init/control-protocol.ts';
 import { messageOf } from '../init/sys/errors.ts';
 import { chooseAccel } from './lib/accel.ts';
 import { builtFfiModule, builtInit } from './lib/artifacts.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
+import { removeTree } from './lib/image/cache.ts';
 import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
 import { versionLine } from './lib/package-version.ts';
+import { rawArguments } from './lib/raw-arguments.ts';
+import { makeRunDirectory } from './lib/run-directory.ts';
 import { usageErrorText } from './lib/usage.ts';
 import { runVm } from './lib/vm.ts';
 import { extractVmlinux } from './lib/vmlinux.ts';
@@ -26,6 +30,9 @@ import { extractVmlinux } from './lib/vmlinux.ts';
 const ROOTFS_TAG = 'rootfs';
 
 class ChrootvmError extends Error {}
+
+/** The signal that is stopping us, once one has come. */
+let stoppedBy: NodeJS.Signals | undefined;
 
 function fail(message: string): never {
   throw new ChrootvmError(message);
@@ -77,6 +84,13 @@ async function chooseRootfs(
   return { rootfs: await requireDirectory(options.rootfs, 'ROOTFS'), command };
 }
 
+/** The command as the bytes we were given (any bytes, not only UTF-8): its words end our arguments. */
+function commandBytes(command: readonly string[]): Buffer[] {
+  const raw = rawArguments(command.length);
+  // Decoded, the raw words are the parsed ones; if something rewrote our arguments, the parsed ones are all there is.
+  return raw.every((bytes, index) => bytes.toString() === command[index]) ? raw : command.map((word) => Buffer.from(word));
+}
+
 function saveTerminal(): string | undefined {
   if (!process.stdin.isTTY) return undefined;
   try {
@@ -94,8 +108,8 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
   const log = (text: string) => {
     if (options.debug) process.stderr.write(`chrootvm: ${text}\n`);
   };
-  const workdir = await mkdtemp(join(tmpdir(), 'chrootvm-'));
-  cleanup.add(`temporary directory ${workdir}`, () => rm(workdir, { recursive: true, force: true }));
+  const workdir = await makeRunDirectory(tmpdir(), 'chrootvm');
+  cleanup.add(`temporary directory ${workdir}`, () => removeTree(workdir));
   const shares = await checkShares(options.shares);
   const { rootfs, command } = await chooseRootfs(options, workdir, log);
   const kernel = await chooseKernel({
@@ -122,6 +136,20 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
   log(`accelerator ${accel.accel}: ${accel.reason}`);
 
   const interactive = command.length === 0;
+  const request: RunRequest = {
+    argv: interactive ? [Buffer.from('/bin/sh')] : commandBytes(command),
+    env: interactive && process.env.TERM ? [Buffer.from(`TERM=${process.env.TERM}`)] : [],
+    cwd: Buffer.from(
+      guestCwd(process.cwd(), [
+        ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
+        ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
+      ]),
+    ),
+    interactive,
+    ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
+  };
+  const tooBig = execLimitProblem(request);
+  if (tooBig) fail(tooBig);
   const boot: BootConfig = {
     rootfs: ROOTFS_TAG,
     // No rootfs share: the whole-system initrd is the root.
@@ -131,23 +159,12 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
     init: '/bin/sh',
     initArgs: [],
     debug: options.debug,
-    run: {
-      argv: interactive ? ['/bin/sh'] : command,
-      cwd: guestCwd(process.cwd(), [
-        ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
-        ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
-      ]),
-      interactive,
-      // Interactive: all on the terminal. Command mode: stderr on its own port, to our stderr.
-      stdio: interactive ? ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] : ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS3'],
-      ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
-    },
+    run: true,
   };
   // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never
   // land in the command's output; --debug puts it on ttyS0 to show it live instead (a second
   // console= on the same 8250 driver is not enabled by the kernel).
   const kernelParameters = [options.debug ? 'console=ttyS0' : 'console=ttyS2', 'panic=-1'];
-  if (interactive && process.env.TERM) kernelParameters.push(`TERM=${process.env.TERM}`);
   const terminal = interactive ? saveTerminal() : undefined;
   if (terminal) cleanup.add('terminal settings', () => restoreTerminal(terminal));
   const end = await runVm(
@@ -162,12 +179,19 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
       cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
       interactive,
       console: 'inherit',
+      run: {
+        request,
+        // Interactive: the terminal is qemu's (ttyS0); our stdin must stay unread.
+        streams: { ...(interactive ? {} : { stdin: process.stdin }), stdout: process.stdout, stderr: process.stderr },
+      },
       timeoutMs: options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000,
       echoQemuStderr: options.debug,
       log,
     },
     cleanup,
   );
+  // Stopped by our own signal: the handler has said so, and how the VM ended says nothing more.
+  if (stoppedBy) return EXIT_FAILURE;
   const outcome = decideOutcome({ ...end, kernelLogTail: kernelLogSummary(end.kernelLog) });
   if (outcome.message) process.stderr.write(`chrootvm: ${outcome.message}\n`);
   return outcome.exitCode;
@@ -193,6 +217,7 @@ async function main(argv: string[]): Promise<number> {
   const cleanup = new Cleanup();
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      stoppedBy = signal;
       process.stderr.write(`chrootvm: ${signal}, stopping the VM\n`);
       void cleanup.run().then(() => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
     });

@@ -9,6 +9,11 @@ import { makeDevice } from '../device-numbers.ts';
 import { initrdPaths } from '../paths.ts';
 import { SyscallError } from './errors.ts';
 
+interface FfiResult {
+  value: unknown;
+  errnoCode: number;
+}
+
 /** The slice of ffi-rs's native binding we use (its DataType numbering is part of its ABI). */
 interface FfiBinding {
   open(params: { library: string; path: string }): void;
@@ -20,7 +25,9 @@ interface FfiBinding {
     paramsValue: unknown[];
     errno: boolean;
     freeResultMemory: boolean;
-  }): { value: unknown; errnoCode: number };
+    /** Run in a thread of libuv's pool, resolving a promise: for calls that block. */
+    runInNewThread?: boolean;
+  }): FfiResult | Promise<FfiResult>;
   createExternalBuffer(pointer: unknown, length: number): Buffer;
 }
 
@@ -42,8 +49,13 @@ function ffi(): FfiBinding {
   return binding;
 }
 
-function call(funcName: string, retType: TypeCode, paramsType: TypeCode[], paramsValue: unknown[]) {
-  return ffi().load({ library: 'libc', funcName, retType, paramsType, paramsValue, errno: true, freeResultMemory: false });
+function call(funcName: string, retType: TypeCode, paramsType: TypeCode[], paramsValue: unknown[]): FfiResult {
+  return ffi().load({ library: 'libc', funcName, retType, paramsType, paramsValue, errno: true, freeResultMemory: false }) as FfiResult;
+}
+
+/** call() on a thread of its own, so that a blocking call leaves Node's event loop running. */
+function callInThread(funcName: string, retType: TypeCode, paramsType: TypeCode[], paramsValue: unknown[]): Promise<FfiResult> {
+  return ffi().load({ library: 'libc', funcName, retType, paramsType, paramsValue, errno: true, freeResultMemory: false, runInNewThread: true }) as Promise<FfiResult>;
 }
 
 /** Calls a libc function that returns -1 and sets errno on failure; throws SyscallError naming `what`. */
@@ -62,15 +74,16 @@ function allocate(length: number): { address: bigint; bytes: Buffer } {
   return { address: address as bigint, bytes: ffi().createExternalBuffer(pointer, length) };
 }
 
-function cString(text: string): bigint {
-  const bytes = Buffer.from(`${text}\0`);
-  const memory = allocate(bytes.length);
+/** A C string of `text`'s UTF-8 encoding, or of `text`'s bytes as they are. */
+function cString(text: string | Buffer): bigint {
+  const bytes = typeof text === 'string' ? Buffer.from(text) : text;
+  const memory = allocate(bytes.length + 1);
   bytes.copy(memory.bytes);
   return memory.address;
 }
 
 /** A NULL-terminated array of C strings (argv/envp for execve). */
-function cStringArray(strings: readonly string[]): bigint {
+function cStringArray(strings: readonly (string | Buffer)[]): bigint {
   const table = allocate(8 * (strings.length + 1));
   strings.forEach((text, index) => table.bytes.writeBigUInt64LE(cString(text), 8 * index));
   return table.address;
@@ -153,21 +166,6 @@ export function setWindowSize(fd: number, name: string, rows: number, columns: n
   check(`ioctl(${name}, TIOCSWINSZ)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [fd, TIOCSWINSZ, winsize.address]);
 }
 
-const OPOST = 0x1;
-const TERMIOS_SIZE = 60;
-const TCSANOW = 0;
-
-/**
- * Turns off output post-processing (ONLCR's "\n" → "\r\n") on a tty, so that a command's bytes reach
- * the host unchanged when the console is a pipe rather than a terminal.
- */
-export function disableOutputProcessing(fd: number, name: string): void {
-  const termios = allocate(TERMIOS_SIZE);
-  check(`tcgetattr(${name})`, 'tcgetattr', [Type.I32, Type.BigInt], [fd, termios.address]);
-  termios.bytes.writeUInt32LE(termios.bytes.readUInt32LE(4) & ~OPOST, 4);
-  check(`tcsetattr(${name})`, 'tcsetattr', [Type.I32, Type.I32, Type.BigInt], [fd, TCSANOW, termios.address]);
-}
-
 const RB_POWER_OFF = 0x4321fedc;
 
 export function powerOff(): never {
@@ -216,13 +214,13 @@ const SPAWN_FILE_ACTIONS_SIZE = 80;
  * ignores SIGPIPE, and an ignored signal survives exec). Returns its pid; a program that cannot be
  * started throws SyscallError with the exec's errno.
  */
-export function spawn(path: string, argv: readonly string[], env: readonly string[], cwd: string, stdio: readonly number[]): number {
+export function spawn(path: Buffer, argv: readonly Buffer[], env: readonly Buffer[], cwd: Buffer, stdio: readonly number[]): number {
   const actions = allocate(SPAWN_FILE_ACTIONS_SIZE);
   checkReturned('posix_spawn_file_actions_init', 'posix_spawn_file_actions_init', [Type.BigInt], [actions.address]);
   stdio.forEach((fd, target) => {
     checkReturned(`posix_spawn_file_actions_adddup2(${fd}, ${target})`, 'posix_spawn_file_actions_adddup2', [Type.BigInt, Type.I32, Type.I32], [actions.address, fd, target]);
   });
-  checkReturned(`posix_spawn_file_actions_addchdir_np(${cwd})`, 'posix_spawn_file_actions_addchdir_np', [Type.BigInt, Type.String], [actions.address, cwd]);
+  checkReturned(`posix_spawn_file_actions_addchdir_np(${cwd})`, 'posix_spawn_file_actions_addchdir_np', [Type.BigInt, Type.BigInt], [actions.address, cString(cwd)]);
   const attributes = allocate(SPAWN_ATTR_SIZE);
   checkReturned('posix_spawnattr_init', 'posix_spawnattr_init', [Type.BigInt], [attributes.address]);
   // Signals 1–64 all back to default. Not sigfillset(): it leaves out glibc's internal signals (32
@@ -234,9 +232,9 @@ export function spawn(path: string, argv: readonly string[], env: readonly strin
   checkReturned('posix_spawnattr_setsigmask', 'posix_spawnattr_setsigmask', [Type.BigInt, Type.BigInt], [attributes.address, noSignal.address]);
   checkReturned('posix_spawnattr_setflags', 'posix_spawnattr_setflags', [Type.BigInt, Type.I32], [attributes.address, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK]);
   const pid = allocate(4);
-  checkReturned(`posix_spawn(${path})`, 'posix_spawn', [Type.BigInt, Type.String, Type.BigInt, Type.BigInt, Type.BigInt, Type.BigInt], [
+  checkReturned(`posix_spawn(${path})`, 'posix_spawn', [Type.BigInt, Type.BigInt, Type.BigInt, Type.BigInt, Type.BigInt, Type.BigInt], [
     pid.address,
-    path,
+    cString(path),
     actions.address,
     attributes.address,
     cStringArray(argv),
@@ -277,3 +275,57 @@ export function reapExitedChild(): { pid: number; end: ChildEnd } | undefined {
   const status = siginfo.bytes.readInt32LE(SI_STATUS_OFFSET);
   return { pid, end: siginfo.bytes.readInt32LE(SI_CODE_OFFSET) === CLD_EXITED ? { kind: 'exit', code: status } : { kind: 'signal', signal: status } };
 }
+
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_SETPIPE_SZ = 1031;
+
+/** A pipe, both ends close-on-exec (a child gets an end only through dup2, which clears the flag). */
+export function pipe(): { read: number; write: number } {
+  const fds = allocate(8);
+  check('pipe2', 'pipe2', [Type.BigInt, Type.I32], [fds.address, O_CLOEXEC]);
+  return { read: fds.bytes.readInt32LE(0), write: fds.bytes.readInt32LE(4) };
+}
+
+/** O_NONBLOCK on one open file: the other end of a pipe, which a child gets, stays blocking. */
+export function setNonBlocking(fd: number, name: string): void {
+  const flags = check(`fcntl(${name}, F_GETFL)`, 'fcntl', [Type.I32, Type.I32], [fd, F_GETFL]);
+  check(`fcntl(${name}, F_SETFL)`, 'fcntl', [Type.I32, Type.I32, Type.I32], [fd, F_SETFL, flags | O_NONBLOCK]);
+}
+
+/** Resizes a pipe's buffer (up to /proc/sys/fs/pipe-max-size): fewer, larger copies through it. */
+export function setPipeSize(fd: number, bytes: number): void {
+  check(`fcntl(F_SETPIPE_SZ, ${bytes})`, 'fcntl', [Type.I32, Type.I32, Type.I32], [fd, F_SETPIPE_SZ, bytes]);
+}
+
+export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10 } as const;
+const POLLFD_SIZE = 8;
+const MAX_POLLED = 16;
+const EINTR = 4;
+
+let pollTable: { address: bigint; bytes: Buffer } | undefined;
+
+/**
+ * poll(2) on a thread of libuv's pool, so PID 1 keeps reaping and forwarding signals while it
+ * waits; resolves with each entry's revents. One caller at a time: the table is shared.
+ */
+export async function pollInThread(entries: readonly { fd: number; events: number }[]): Promise<number[]> {
+  if (entries.length > MAX_POLLED) throw new Error(`poll: ${entries.length} descriptors, at most ${MAX_POLLED}`);
+  pollTable ??= allocate(POLLFD_SIZE * MAX_POLLED);
+  const table = pollTable;
+  entries.forEach(({ fd, events }, index) => {
+    table.bytes.writeInt32LE(fd, POLLFD_SIZE * index);
+    table.bytes.writeInt16LE(events, POLLFD_SIZE * index + 4);
+    table.bytes.writeInt16LE(0, POLLFD_SIZE * index + 6);
+  });
+  for (;;) {
+    const { value, errnoCode } = await callInThread('poll', Type.I32, [Type.BigInt, Type.U64, Type.I32], [table.address, entries.length, -1]);
+    if (value !== -1) break;
+    // A signal for PID 1 may land on the pool's thread.
+    if (errnoCode !== EINTR) throw new SyscallError('poll', errnoCode);
+  }
+  return entries.map((_, index) => table.bytes.readInt16LE(POLLFD_SIZE * index + 6));
+}
+

@@ -1,9 +1,8 @@
 /** Child processes of chrootvm: started, watched, and stopped without leaving any behind. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
+import { constants, existsSync, readFileSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The tail of a child's stderr, kept for error messages. */
@@ -42,6 +41,34 @@ export function start(argv: readonly string[], options: SpawnOptions & { echoStd
   return { child, stderr, exited };
 }
 
+/** Whether `pid` is a process that still runs: a zombie (ended, not yet reaped) is not. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (cause) {
+    // EPERM: the process exists but belongs to someone else.
+    if ((cause as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // The state follows the parenthesised name, which may itself hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What to put before a child's argv so that it dies with us even when we are killed with SIGKILL
+ * and no cleanup runs: util-linux's setpriv sets PR_SET_PDEATHSIG, which lasts across the exec.
+ * The signal comes when the thread that spawned the child ends: Node spawns from its main thread,
+ * which ends with the process. Empty when setpriv is missing.
+ */
+export async function dieWithUsPrefix(env: NodeJS.ProcessEnv): Promise<string[]> {
+  const setpriv = await findOnPath('setpriv', env);
+  return setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : [];
+}
+
 /** SIGTERM, then SIGKILL if the process is still there after `graceMs`; resolves once it is gone. */
 export async function stop(process: Started, graceMs = 2000): Promise<void> {
   if (process.child.exitCode !== null || process.child.signalCode !== null || process.child.pid === undefined) return;
@@ -67,34 +94,6 @@ export async function waitForSocket(daemon: Started, socket: string, what: strin
 
 export function describeExit(result: { code: number | null; signal: NodeJS.Signals | null }): string {
   return result.signal ? `killed by ${result.signal}` : `exit status ${result.code}`;
-}
-
-/**
- * A unix socket whose every connection is copied to our stderr. `drained` resolves once the peer
- * has closed (or at once if nobody connected), so no last bytes are lost when the VM ends.
- */
-export async function relayToStderr(socket: string): Promise<{ socket: string; drained(): Promise<void>; close(): void }> {
-  const connections: Promise<void>[] = [];
-  const open = new Set<Socket>();
-  const server = createServer((connection) => {
-    open.add(connection);
-    connection.pipe(process.stderr, { end: false });
-    connections.push(new Promise((resolve) => connection.on('close', () => (open.delete(connection), resolve()))));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socket, resolve);
-  });
-  return {
-    socket,
-    drained: async () => {
-      await Promise.all(connections);
-    },
-    close: () => {
-      for (const connection of open) connection.destroy();
-      server.close();
-    },
-  };
 }
 
 export async function isExecutableFile(path: string): Promise<boolean> {

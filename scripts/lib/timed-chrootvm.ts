@@ -20,14 +20,16 @@ export interface ChrootvmRun {
   timedOut: boolean;
 }
 
-export function runChrootvm(args: readonly string[], timeoutMs: number): Promise<ChrootvmRun> {
+/** `input`, when given, is chrootvm's stdin (else /dev/null). */
+export function runChrootvm(args: readonly string[], timeoutMs: number, input?: Buffer): Promise<ChrootvmRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(CHROOTVM, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CHROOTVM, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    child.stdin?.end(input);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
     let timedOut = false;
     // SIGINT lets chrootvm stop its qemu and virtiofsd; SIGKILL would leave them running.
     const timer = setTimeout(() => {

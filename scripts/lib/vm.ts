@@ -7,12 +7,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PORTS, type PortRole, type RunRequest } from '../../init/control-protocol.ts';
 import { parseStatus } from '../../init/status-line.ts';
 import { DEFAULT_QEMU } from './accel.ts';
 import type { Cleanup } from './cleanup.ts';
+import { GuestPorts, portSocketName, type CommandStreams } from './guest-ports.ts';
 import type { RunEnd } from './outcome.ts';
 import { qemuArgv, type Accel } from './plan.ts';
-import { describeExit, findOnPath, relayToStderr, start, stop, waitForSocket, type Started } from './processes.ts';
+import { describeExit, dieWithUsPrefix, findOnPath, start, stop, waitForSocket, type Started } from './processes.ts';
 import { listenForQmp, shutdownReason } from './qmp.ts';
 import { canBindReadonly, findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
 
@@ -38,6 +40,8 @@ export interface VmSpec {
   console: 'inherit' | 'collect';
   /** Kill the VM after this long. */
   timeoutMs?: number;
+  /** Run mode: the command the guest's init runs, and where its streams go on the host. */
+  run?: { request: RunRequest; streams: CommandStreams };
   /** Show qemu's stderr as it comes. */
   echoQemuStderr?: boolean;
   log?: (text: string) => void;
@@ -48,6 +52,8 @@ export interface VmEnd extends RunEnd {
   kernelLog: string;
   /** ttyS0, when collected. */
   console: string;
+  /** The command's stdout and stderr, when their streams were 'collect'. */
+  output: { stdout: string; stderr: string };
   /** From starting the first virtiofsd to qemu's exit. */
   seconds: number;
 }
@@ -56,28 +62,31 @@ export interface VmEnd extends RunEnd {
 const SOCKET_PATH_MAX_BYTES = 107;
 
 /**
- * The sockets a run listens on or has virtiofsd create, all in the workdir; checked before anything
- * starts, because a path too long fails deep inside qemu or virtiofsd with a message naming neither.
+ * A socket a run listens on or has virtiofsd create, in the workdir. Every name is checked before
+ * anything starts (checkSocketPaths), because a path too long fails deep inside qemu or virtiofsd
+ * with a message naming neither.
  */
-function socketPaths(workdir: string, shareCount: number): { shares: string[]; stderr: string; qmp: string } {
-  const sockets = {
-    shares: Array.from({ length: shareCount }, (_, index) => join(workdir, `fs${index}.sock`)),
-    stderr: join(workdir, 'stderr.sock'),
-    qmp: join(workdir, 'qmp.sock'),
-  };
-  for (const path of [...sockets.shares, sockets.stderr, sockets.qmp]) {
-    const bytes = Buffer.byteLength(path);
-    if (bytes > SOCKET_PATH_MAX_BYTES) {
-      throw new Error(`the socket path ${path} is ${bytes} bytes, more than a unix socket takes (${SOCKET_PATH_MAX_BYTES}): set TMPDIR to a shorter directory`);
-    }
+function socketPath(workdir: string, name: string): string {
+  const path = join(workdir, name);
+  const bytes = Buffer.byteLength(path);
+  if (bytes > SOCKET_PATH_MAX_BYTES) {
+    throw new Error(`the socket path ${path} is ${bytes} bytes, more than a unix socket takes (${SOCKET_PATH_MAX_BYTES}): set TMPDIR to a shorter directory`);
   }
-  return sockets;
+  return path;
+}
+
+const shareSocketName = (index: number) => `fs${index}.sock`;
+const QMP_SOCKET = 'qmp.sock';
+
+function checkSocketPaths(spec: VmSpec): void {
+  const ports = spec.run ? (Object.keys(PORTS) as PortRole[]).map(portSocketName) : [];
+  for (const name of [...spec.shares.map((_, index) => shareSocketName(index)), QMP_SOCKET, ...ports]) socketPath(spec.workdir, name);
 }
 
 /** A virtiofsd that dies while qemu runs would hang the guest; one that exits with qemu is normal. */
 const DAEMON_EXIT_GRACE_MS = 2000;
 
-async function startDaemons(spec: VmSpec, sockets: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
+async function startDaemons(spec: VmSpec, dieWithUs: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
   // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
@@ -85,12 +94,12 @@ async function startDaemons(spec: VmSpec, sockets: readonly string[], cleanup: C
   spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons: { tag: string; daemon: Started; socket: string }[] = [];
   for (const [index, share] of spec.shares.entries()) {
-    const socket = sockets[index]!;
+    const socket = socketPath(spec.workdir, shareSocketName(index));
     const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, bindReadonly);
     if (share.readonly) {
       spec.log?.(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
     }
-    const daemon = start(argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const daemon = start([...dieWithUs, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     cleanup.add(`virtiofsd for "${share.tag}"`, () => stop(daemon));
     daemons.push({ tag: share.tag, daemon, socket });
     await waitForSocket(daemon, socket, `virtiofsd for "${share.tag}" (${share.path})`);
@@ -100,16 +109,18 @@ async function startDaemons(spec: VmSpec, sockets: readonly string[], cleanup: C
 
 export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   // Checked before any daemon starts, so a missing qemu or a bad TMPDIR costs nothing to clean up.
-  const sockets = socketPaths(spec.workdir, spec.shares.length);
+  checkSocketPaths(spec);
   const qemuBinary = await findOnPath(DEFAULT_QEMU, process.env);
   if (!qemuBinary) throw new Error(`${DEFAULT_QEMU} not found on PATH (${process.env.PATH ?? 'not set'}): install the Debian package qemu-system-x86`);
   const started = performance.now();
-  const daemons = await startDaemons(spec, sockets.shares, cleanup);
+  // Our cleanup stops them on every exit it sees; this covers the one it cannot (SIGKILL).
+  const dieWithUs = await dieWithUsPrefix(process.env);
+  const daemons = await startDaemons(spec, dieWithUs, cleanup);
   const statusPath = join(spec.workdir, 'status');
   const kernelLogPath = join(spec.workdir, 'kernel.log');
-  const stderrRelay = spec.interactive ? undefined : await relayToStderr(sockets.stderr);
-  if (stderrRelay) cleanup.add('stderr relay', () => stderrRelay.close());
-  const qmp = await listenForQmp(sockets.qmp);
+  const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams) : undefined;
+  if (ports) cleanup.add('guest port sockets', () => ports.close());
+  const qmp = await listenForQmp(socketPath(spec.workdir, QMP_SOCKET));
   cleanup.add('QMP listener', () => qmp.close());
   const argv = qemuArgv({
     qemu: qemuBinary,
@@ -122,7 +133,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
     cmdline: spec.cmdline,
     statusPath,
     kernelLogPath,
-    stderrSocket: stderrRelay?.socket,
+    ports: ports && Object.entries(ports.sockets).map(([role, socket]) => ({ name: PORTS[role as PortRole], socket })),
     qmpSocket: qmp.socket,
     interactive: spec.interactive,
   });
@@ -130,7 +141,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
 
   // Command mode: qemu gets its own process group, so a ^C reaches chrootvm, which stops it in order.
   // Interactive: qemu must stay in the foreground group to read the terminal.
-  const qemu = start(argv, {
+  const qemu = start([...dieWithUs, ...argv], {
     stdio: [spec.interactive ? 'inherit' : 'ignore', spec.console === 'inherit' ? 'inherit' : 'pipe', 'pipe'],
     detached: !spec.interactive,
     echoStderr: spec.echoQemuStderr,
@@ -160,7 +171,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   const qemuExit = await qemu.exited;
   const seconds = (performance.now() - started) / 1000;
   clearTimeout(timer);
-  await stderrRelay?.drained();
+  await ports?.drained();
   const kernelLog = (await readFile(kernelLogPath, 'utf8').catch(() => '')).replaceAll('\r', '');
   const reason = shutdownReason(qmp.events());
   spec.log?.(`qemu ${describeExit(qemuExit)}, shutdown reason ${reason ?? 'none'}`);
@@ -172,6 +183,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
     kernelLogTail: '',
     kernelLog,
     console,
+    output: ports?.collected() ?? { stdout: '', stderr: '' },
     seconds,
     stoppedBecause,
   };

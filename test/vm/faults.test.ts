@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -52,10 +52,11 @@ before(async () => {
 /** The module directory a virtiofs initrd needs, copied (not linked: cases change its files). */
 async function copiedModdir(name: string): Promise<string> {
   const moddir = join(fixtures, name, KVER);
-  await mkdir(join(moddir, 'kernel/drivers'), { recursive: true });
-  await mkdir(join(moddir, 'kernel/fs'), { recursive: true });
-  await cp(join(DEMO_MODDIR, 'kernel/drivers/virtio'), join(moddir, 'kernel/drivers/virtio'), { recursive: true });
-  await cp(join(DEMO_MODDIR, 'kernel/fs/fuse'), join(moddir, 'kernel/fs/fuse'), { recursive: true });
+  for (const dir of ['kernel/drivers/virtio', 'kernel/fs/fuse']) await cp(join(DEMO_MODDIR, dir), join(moddir, dir), { recursive: true });
+  await mkdir(join(moddir, 'kernel/drivers/char'), { recursive: true });
+  for (const file of await readdir(join(DEMO_MODDIR, 'kernel/drivers/char'))) {
+    if (file.startsWith('virtio_console.ko')) await cp(join(DEMO_MODDIR, 'kernel/drivers/char', file), join(moddir, 'kernel/drivers/char', file));
+  }
   for (const file of ['modules.builtin', 'modules.builtin.modinfo']) await cp(join(DEMO_MODDIR, file), join(moddir, file));
   return moddir;
 }
@@ -80,13 +81,11 @@ const BASE: BootConfig = {
   init: '/bin/sh',
   initArgs: [],
   debug: false,
+  run: false,
   shareTimeoutSeconds: SHARE_TIMEOUT_SECONDS,
 };
-/** Run mode with `true`: a line that boots and powers off with status 0 unless a later word breaks it. */
-const RUN_TRUE = formatBootParameters({
-  ...BASE,
-  run: { argv: ['true'], cwd: '/', interactive: false, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'] },
-});
+/** Run mode, for `true`: a line that boots and powers off with status 0 unless a later word breaks it. */
+const RUN_TRUE = formatBootParameters({ ...BASE, run: true });
 /** Exec mode (osbuild's): init= from the read-only share "faults". */
 const execInit = (path: string) => formatBootParameters({ ...BASE, shares: [{ tag: 'faults', readonly: true }], init: path });
 
@@ -149,7 +148,7 @@ describe('faults: kernel command line', () => {
   for (const c of CMDLINE_CASES) {
     test(c.name, vm, async () => {
       const before = leftovers();
-      const boot = await bootForStatus({ cmdline: c.cmdline(), shares: { faults: share }, timeoutMs: 60_000 });
+      const boot = await bootForStatus({ cmdline: c.cmdline(), shares: { faults: share }, run: ['true'], timeoutMs: 60_000 });
       const detail = `${JSON.stringify(boot.status)}\n${boot.kernelLog.slice(-2000)}`;
       assert.equal(boot.timedOut, false, `no status within 60 s: ${detail}`);
       if ('code' in c.expect) {
@@ -166,7 +165,7 @@ describe('faults: kernel command line', () => {
 // ---------------------------------------------------------------------------------------------
 // Kernel modules: initrds built by mkvirtinitrd from a changed copy of the demo's module directory.
 
-const VIRTIO_BUILTIN = ['drivers/virtio/virtio', 'drivers/virtio/virtio_ring', 'drivers/virtio/virtio_pci', 'drivers/virtio/virtio_pci_modern_dev', 'drivers/virtio/virtio_pci_legacy_dev', 'fs/fuse/fuse', 'fs/fuse/virtiofs'];
+const VIRTIO_BUILTIN = ['drivers/virtio/virtio', 'drivers/virtio/virtio_ring', 'drivers/virtio/virtio_pci', 'drivers/virtio/virtio_pci_modern_dev', 'drivers/virtio/virtio_pci_legacy_dev', 'fs/fuse/fuse', 'fs/fuse/virtiofs', 'drivers/char/virtio_console'];
 
 interface ModuleCase {
   name: string;
@@ -282,8 +281,8 @@ describe('faults: kernel modules', () => {
     assert.equal(result.status, 0, result.stderr);
     const rows = result.stdout.split('\n').filter((line) => line !== '').map((line) => line.split(/\s{2,}/));
     assert.deepEqual(rows.filter((row) => row[0]!.includes('/modules/')), []);
-    // The defaults are virtio_pci and virtiofs; their dependencies are never looked for once built in.
-    assert.deepEqual(rows.filter((row) => row[1] === 'builtin').map((row) => row[0]), ['virtio_pci', 'virtiofs']);
+    // The defaults are virtio_pci, virtiofs and virtio_console; their dependencies are never looked for once built in.
+    assert.deepEqual(rows.filter((row) => row[1] === 'builtin').map((row) => row[0]), ['virtio_console', 'virtio_pci', 'virtiofs']);
   });
 
   for (const c of MODULE_BOOT_CASES) {
@@ -294,7 +293,7 @@ describe('faults: kernel modules', () => {
       const initrd = join(fixtures, `${c.name.replaceAll(/\W+/g, '-')}.cpio.lz4`);
       const built = await run(MKVIRTINITRD, ['--compress', 'lz4', moddir, initrd]);
       assert.equal(built.status, 0, built.stderr);
-      const boot = await bootForStatus({ cmdline: RUN_TRUE, initrd, timeoutMs: 60_000 });
+      const boot = await bootForStatus({ cmdline: RUN_TRUE, initrd, run: ['true'], timeoutMs: 60_000 });
       const detail = `${JSON.stringify(boot.status)}\n${boot.kernelLog.slice(-3000)}`;
       assert.equal(boot.status?.kind, 'error', detail);
       const message = boot.status.kind === 'error' ? boot.status.message : '';

@@ -13,9 +13,9 @@ import type { Status } from '../../init/status-line.ts';
 import { chooseAccel } from '../../scripts/lib/accel.ts';
 import { builtFfiModule, builtInit } from '../../scripts/lib/artifacts.ts';
 import { Cleanup } from '../../scripts/lib/cleanup.ts';
-import { processAlive } from '../../scripts/lib/image/cache.ts';
 import { cacheDirectory, cachedInitrd } from '../../scripts/lib/initrd-cache.ts';
 import { pickKernel } from '../../scripts/lib/kernels.ts';
+import { makeRunDirectory } from '../../scripts/lib/run-directory.ts';
 import { runVm } from '../../scripts/lib/vm.ts';
 import { extractVmlinux } from '../../scripts/lib/vmlinux.ts';
 import { DEMO_ROOTFS } from '../demo.ts';
@@ -57,10 +57,16 @@ export interface ChrootvmOptions {
   cwd?: string;
   /** Variables set for chrootvm on top of chrootvmEnv(). */
   env?: NodeJS.ProcessEnv;
+  /** chrootvm's stdin: /dev/null (the default), or a pipe the test writes to (child.stdin). */
+  stdin?: 'ignore' | 'pipe';
 }
 
 export function startChrootvm(args: readonly string[], options: ChrootvmOptions = {}): Running {
-  const child = spawn(CHROOTVM, args, { cwd: options.cwd ?? ROOT, env: chrootvmEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcess(CHROOTVM, args, chrootvmEnv(options.env), options.stdin ?? 'ignore', options.cwd);
+}
+
+function startProcess(program: string, args: readonly string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe', cwd = ROOT): Running {
+  const child = spawn(program, args, { cwd, env, stdio: [stdin, 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -73,8 +79,8 @@ export function startChrootvm(args: readonly string[], options: ChrootvmOptions 
     }
   };
   // Decoded by a stream decoder: a character split across two reads must not become two U+FFFDs.
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => ((stdout += chunk), check()));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => ((stderr += chunk), check()));
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => ((stdout += chunk), check()));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => ((stderr += chunk), check()));
   const result = new Promise<Result>((resolveResult) =>
     child.on('close', (status, signal) => resolveResult({ status, signal, stdout, stderr })),
   );
@@ -85,13 +91,22 @@ export function startChrootvm(args: readonly string[], options: ChrootvmOptions 
       new Promise<void>((resolveWait, reject) => {
         waiters.push({ text, resolve: resolveWait });
         check();
-        void result.then((r) => reject(new Error(`chrootvm ended before "${text}" appeared: ${JSON.stringify(r)}`)));
+        void result.then((r) => reject(new Error(`${program} ended before "${text}" appeared: ${JSON.stringify(r)}`)));
       }),
   };
 }
 
 export function chrootvm(args: readonly string[], options: ChrootvmOptions = {}): Promise<Result> {
   return startChrootvm(args, options).result;
+}
+
+/**
+ * A bash script run as a user types it, with $CHROOTVM and $ROOTFS (the demo rootfs) set and
+ * chrootvm's TMPDIR as for every run here: for pipelines, redirections and argument bytes that
+ * Node's own spawn cannot express.
+ */
+export function shell(script: string, options: { stdin?: 'ignore' | 'pipe' } = {}): Running {
+  return startProcess('bash', ['-c', script], chrootvmEnv({ CHROOTVM, ROOTFS: requireDemoRootfs() }), options.stdin ?? 'ignore');
 }
 
 /**
@@ -150,19 +165,17 @@ export function assertNothingLeft(before: Leftovers): void {
  * filesystem: they are made beside it in .cache/scratch, never in TMPDIR (often a tmpfs).
  */
 const SCRATCH_PARENT = join(ROOT, '.cache/scratch');
-let scratch: string | undefined;
+let scratch: Promise<string> | undefined;
 
-/** This process's scratch directory, made on first use; those of test runs that died are removed. */
-function scratchDirectory(): string {
-  if (scratch) return scratch;
-  mkdirSync(SCRATCH_PARENT, { recursive: true });
-  for (const name of readdirSync(SCRATCH_PARENT)) {
-    const owner = /^run-(\d+)-/.exec(name)?.[1];
-    if (owner && !processAlive(Number(owner))) rmSync(join(SCRATCH_PARENT, name), { recursive: true, force: true });
-  }
-  const made = mkdtempSync(join(SCRATCH_PARENT, `run-${process.pid}-`));
-  process.once('exit', () => rmSync(made, { recursive: true, force: true }));
-  return (scratch = made);
+/** This process's scratch directory, made on first use (those of test runs that died go then). */
+function scratchDirectory(): Promise<string> {
+  scratch ??= (async () => {
+    mkdirSync(SCRATCH_PARENT, { recursive: true });
+    const made = await makeRunDirectory(SCRATCH_PARENT, 'run');
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+    return made;
+  })();
+  return scratch;
 }
 
 /**
@@ -170,7 +183,7 @@ function scratchDirectory(): string {
  * removed or replaced (a new inode), never written in place, or the demo's own files would change.
  */
 export async function linkedDemoCopy(name: string, change: (root: string) => Promise<void> = async () => {}): Promise<string> {
-  const root = join(scratchDirectory(), name);
+  const root = join(await scratchDirectory(), name);
   const copy = spawnSync('cp', ['-al', requireDemoRootfs(), root], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (copy.status !== 0) throw new Error(`cp -al ${DEMO_ROOTFS} ${root}: ${copy.stderr.split('\n').slice(0, 5).join('\n') || copy.error?.message}`);
   await change(root);
@@ -188,6 +201,8 @@ export interface StatusBoot {
   writable?: readonly string[];
   /** Another initrd than the one chrootvm would build for the rootfs's kernel. */
   initrd?: string;
+  /** Run mode (the command line holds virtinitrd.run): the command sent over the control port, started in /. */
+  run?: readonly string[];
   /** qemu is killed after this long: a guest that never powers off must not hang the test run. */
   timeoutMs: number;
 }
@@ -199,6 +214,8 @@ export interface StatusBootResult {
   kernelLog: string;
   /** ttyS0: what the guest's programs wrote. */
   console: string;
+  /** Run mode: the command's stdout and stderr. */
+  output: { stdout: string; stderr: string };
   timedOut: boolean;
   seconds: number;
 }
@@ -230,11 +247,24 @@ export async function bootForStatus(boot: StatusBoot): Promise<StatusBootResult>
         cmdline: ['console=ttyS2', 'panic=-1', ...boot.cmdline].join(' '),
         interactive: false,
         console: 'collect',
+        ...(boot.run && {
+          run: {
+            request: { argv: boot.run.map((word) => Buffer.from(word)), env: [], cwd: Buffer.from('/'), interactive: false },
+            streams: { stdout: 'collect', stderr: 'collect' },
+          },
+        }),
         timeoutMs: boot.timeoutMs,
       },
       cleanup,
     );
-    return { status: end.status, kernelLog: end.kernelLog, console: end.console, timedOut: end.stoppedBecause?.timeout === true, seconds: end.seconds };
+    return {
+      status: end.status,
+      kernelLog: end.kernelLog,
+      console: end.console,
+      output: end.output,
+      timedOut: end.stoppedBecause?.timeout === true,
+      seconds: end.seconds,
+    };
   } finally {
     await cleanup.run();
     await rm(workdir, { recursive: true, force: true });

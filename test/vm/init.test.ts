@@ -238,6 +238,7 @@ describe('init: exec mode (init=, as osbuild boots it)', () => {
         init: '/bin/ash',
         initArgs,
         debug: false,
+        run: false,
       }),
       timeoutMs: VM_TEST_TIMEOUT_MS / 2,
     });

@@ -83,7 +83,8 @@ describe('osbuild', () => {
   test("osbuild/initrd's boot test: a bash script on a read-only share prints a marker and powers off through sysrq", vm, async () => {
     await withDirs(['test'], async ({ test: share }) => {
       const script = join(share!, 'init.sh');
-      await writeFile(script, '#!/bin/bash\necho "virtinitrd-boot-test-marker"\necho o > /proc/sysrq-trigger\nsleep 10\n');
+      // The pause lets PID 1 copy the marker to the host first: the power-off does not wait (README).
+      await writeFile(script, '#!/bin/bash\necho "virtinitrd-boot-test-marker"\nsleep 0.5\necho o > /proc/sysrq-trigger\nsleep 10\n');
       await chmod(script, 0o755);
       const result = await underTimeout(60, ['--mount-ro', 'test', share!, requireDemoRootfs(), '/run/mnt/test/init.sh']);
       assert.equal(result.status, 0, result.stderr);

@@ -22,11 +22,18 @@ const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 const MKVIRTINITRD = join(ROOT, 'bin/mkvirtinitrd');
 const run = promisify(execFile);
 
-/** The directories copied from the demo's module directory: every module in them, not only the needed ones. */
-const MODULE_DIRS = ['kernel/drivers/virtio', 'kernel/fs/fuse'];
+/**
+ * What is copied from the demo's module directory: every module in the virtio and fuse directories,
+ * not only the needed ones, and virtio_console (its directory holds every character device driver).
+ */
+const MODULE_DIRS: ReadonlyArray<{ dir: string; only?: string }> = [
+  { dir: 'kernel/drivers/virtio' },
+  { dir: 'kernel/fs/fuse' },
+  { dir: 'kernel/drivers/char', only: 'virtio_console.ko' },
+];
 
-/** What a virtiofs root needs from the demo kernel: the defaults virtio_pci and virtiofs, and their dependencies. */
-const EXPECTED_MODULES = ['fuse', 'virtio', 'virtio_pci', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_ring', 'virtiofs'];
+/** What chrootvm needs from the demo kernel: the defaults virtio_pci, virtiofs and virtio_console, and their dependencies. */
+const EXPECTED_MODULES = ['fuse', 'virtio', 'virtio_console', 'virtio_pci', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_ring', 'virtiofs'];
 
 /** Each tool compresses FILE.ko in place into FILE.ko.SUFFIX, as the distributions' kernel packages do. */
 const MODULE_CODECS = [
@@ -41,6 +48,15 @@ const BOOTS = [
   { initrdCodec: 'gzip', rotation: 1 },
 ] as const;
 
+/** The paths MODULE_DIRS selects in the demo's module directory `demo`, relative to it. */
+async function copiedModules(demo: string): Promise<string[]> {
+  const modules: string[] = [];
+  for (const { dir, only } of MODULE_DIRS) {
+    for (const name of (await readdir(join(demo, dir))).filter((file) => (only ? file === only : file.endsWith('.ko')))) modules.push(join(dir, name));
+  }
+  return modules;
+}
+
 /**
  * A module directory for the demo kernel's release under `base`: modules.builtin* and MODULE_DIRS'
  * modules, the i-th module (in path order) compressed with MODULE_CODECS[(i + rotation) % 3].
@@ -49,11 +65,8 @@ const BOOTS = [
 async function compressedModdir(base: string, rotation: number): Promise<{ moddir: string; suffixOf: Map<string, string> }> {
   const { moddir: demo, release } = demoKernel()!;
   const moddir = join(base, release);
-  const modules: string[] = [];
-  for (const dir of MODULE_DIRS) {
-    await mkdir(join(moddir, dir), { recursive: true });
-    for (const name of (await readdir(join(demo, dir))).filter((file) => file.endsWith('.ko'))) modules.push(join(dir, name));
-  }
+  const modules = await copiedModules(demo);
+  for (const { dir } of MODULE_DIRS) await mkdir(join(moddir, dir), { recursive: true });
   for (const file of (await readdir(demo)).filter((name) => name.startsWith('modules.builtin'))) await copyFile(join(demo, file), join(moddir, file));
   const suffixOf = new Map<string, string>();
   for (const [index, module] of modules.sort().entries()) {
@@ -70,11 +83,9 @@ async function compressedModdir(base: string, rotation: number): Promise<{ moddi
 async function dependencies(): Promise<Map<string, string[]>> {
   const demo = demoKernel()!.moddir;
   const found = new Map<string, string[]>();
-  for (const dir of MODULE_DIRS) {
-    for (const file of await readdir(join(demo, dir))) {
-      const { stdout } = await run('modinfo', ['-F', 'depends', join(demo, dir, file)]);
-      found.set(file.slice(0, -'.ko'.length), stdout.trim().split(',').filter((name) => name !== ''));
-    }
+  for (const module of await copiedModules(demo)) {
+    const { stdout } = await run('modinfo', ['-F', 'depends', join(demo, module)]);
+    found.set(module.split('/').pop()!.slice(0, -'.ko'.length), stdout.trim().split(',').filter((name) => name !== ''));
   }
   return found;
 }

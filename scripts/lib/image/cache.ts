@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheDirectory } from '../initrd-cache.ts';
+import { processAlive } from '../processes.ts';
 import type { Digest } from './digest.ts';
 
 const TEMPORARY_PREFIX = '.tmp-';
@@ -29,16 +30,6 @@ export function temporaryName(entry: string, pid: number, random: string): strin
 export function temporaryOwner(name: string): number | undefined {
   const match = /^\.tmp-.+-(\d+)-[0-9a-f]+$/.exec(name);
   return match ? Number(match[1]) : undefined;
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (cause) {
-    // EPERM: the process exists but belongs to someone else.
-    return (cause as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -3,12 +3,10 @@ import assert from 'node:assert/strict';
 import {
   CmdlineError,
   RUN_PARAMETER,
-  encodeRunRequest,
   formatBootParameters,
   parseCmdline,
   splitCmdline,
   type BootConfig,
-  type RunRequest,
 } from '../../../init/cmdline.ts';
 
 // Expected words are what the kernel's next_arg() (lib/cmdline.c) leaves in param/val, rejoined as
@@ -56,6 +54,7 @@ const DEFAULTS: BootConfig = {
   rootfs: 'rootfs',
   rootfsNamed: false,
   rw: false,
+  run: false,
   shares: [],
   init: '/bin/sh',
   initArgs: [],
@@ -108,26 +107,9 @@ for (const [name, input, overrides] of PARSES) {
   });
 }
 
-const runRequest: RunRequest = {
-  argv: ['make', '-C', 'dir with space', 'say "hi"\n'],
-  cwd: '/run/mnt/src',
-  interactive: false,
-  stdio: ['/dev/hvc0', '/dev/hvc0', '/dev/hvc1'],
-};
-
-test('parseCmdline: virtinitrd.run= round trip', () => {
-  assert.deepEqual(parseCmdline(`console=ttyS0 ${RUN_PARAMETER}=${encodeRunRequest(runRequest)} rw`), {
-    ...DEFAULTS,
-    rw: true,
-    run: runRequest,
-  });
+test('parseCmdline: virtinitrd.run asks for run mode', () => {
+  assert.deepEqual(parseCmdline(`console=ttyS0 ${RUN_PARAMETER} rw`), { ...DEFAULTS, rw: true, run: true });
 });
-
-const RUN_SHAPE = `kernel command line: ${RUN_PARAMETER}= must hold {argv: [string, ...], cwd: string, interactive: boolean, stdio: [path, path, path]}`;
-const NOT_JSON = `kernel command line: ${RUN_PARAMETER}= is not base64url-encoded JSON`;
-const base64url = (text: string) => Buffer.from(text).toString('base64url');
-/** The run parameter carrying runRequest with `changes` applied (undefined removes a field). */
-const runWith = (changes: Record<string, unknown>) => `${RUN_PARAMETER}=${base64url(JSON.stringify({ ...runRequest, ...changes }))}`;
 
 const PARSE_ERRORS: Array<[string, string, string]> = [
   ['mount= twice with one tag', 'mount=a mount=a', 'kernel command line: mount=a: tag "a" is already mounted'],
@@ -153,27 +135,12 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
   ['tag ..', 'rootfs=..', 'kernel command line: rootfs=..: a tag cannot contain "/", quotes or whitespace, or be "." or ".."'],
   ['rootfs tag also a mount', 'mount=r rootfs=r', 'kernel command line: tag "r" is both the rootfs and a mount'],
   ['default rootfs tag also a mount', 'mount-ro=rootfs', 'kernel command line: tag "rootfs" is both the rootfs and a mount'],
-  ['run payload not base64 JSON', `${RUN_PARAMETER}=${base64url('{"argv":')}`, NOT_JSON],
-  ['run payload empty', `${RUN_PARAMETER}=`, NOT_JSON],
-  ['run payload JSON null', `${RUN_PARAMETER}=${base64url('null')}`, RUN_SHAPE],
-  ['run payload a JSON array', `${RUN_PARAMETER}=${base64url('[]')}`, RUN_SHAPE],
-  ['run argv empty', runWith({ argv: [] }), RUN_SHAPE],
-  ['run argv not strings', runWith({ argv: ['ls', 1] }), RUN_SHAPE],
-  ['run argv not an array', runWith({ argv: 'ls' }), RUN_SHAPE],
-  ['run argv missing', runWith({ argv: undefined }), RUN_SHAPE],
-  ['run cwd missing', runWith({ cwd: undefined }), RUN_SHAPE],
-  ['run cwd not a string', runWith({ cwd: 1 }), RUN_SHAPE],
-  ['run interactive missing', runWith({ interactive: undefined }), RUN_SHAPE],
-  ['run interactive not a boolean', runWith({ interactive: 'yes' }), RUN_SHAPE],
-  ['run stdio missing', runWith({ stdio: undefined }), RUN_SHAPE],
-  ['run size not integers', runWith({ size: { rows: '24', columns: 80 } }), `kernel command line: ${RUN_PARAMETER}= size must be {rows: integer, columns: integer}`],
-  ['run stdio too short', runWith({ stdio: ['/dev/ttyS0', '/dev/ttyS0'] }), RUN_SHAPE],
   ['share timeout empty', 'virtinitrd.share_timeout=', 'kernel command line: virtinitrd.share_timeout=: expected a number of seconds greater than 0'],
   ['share timeout zero', 'virtinitrd.share_timeout=0', 'kernel command line: virtinitrd.share_timeout=0: expected a number of seconds greater than 0'],
   ['share timeout negative', 'virtinitrd.share_timeout=-1', 'kernel command line: virtinitrd.share_timeout=-1: expected a number of seconds greater than 0'],
   ['share timeout with a unit', 'virtinitrd.share_timeout=5s', 'kernel command line: virtinitrd.share_timeout=5s: expected a number of seconds greater than 0'],
   ['share timeout in hex', 'virtinitrd.share_timeout=0x10', 'kernel command line: virtinitrd.share_timeout=0x10: expected a number of seconds greater than 0'],
-  ['run stdio not absolute', runWith({ stdio: ['/dev/ttyS0', 'ttyS0', '/dev/ttyS3'] }), RUN_SHAPE],
+  ['run with a value (the old form)', `${RUN_PARAMETER}=eyJhcmd2Ijpb`, `kernel command line: ${RUN_PARAMETER} takes no value (the command comes over the control port)`],
 ];
 
 for (const [name, input, message] of PARSE_ERRORS) {
@@ -198,7 +165,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
       init: '/sbin/init',
       initArgs: ['--log-level=debug', 'single'],
       debug: true,
-      run: runRequest,
+      run: true,
     },
   ],
   ['init path with spaces', { ...DEFAULTS, init: '/opt/my init/run me' }],
@@ -207,7 +174,6 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
   ['the default tag named explicitly', { ...DEFAULTS, rootfsNamed: true }],
   ['share timeout', { ...DEFAULTS, shareTimeoutSeconds: 2.5 }],
-  ['interactive run request', { ...DEFAULTS, run: { argv: ['/bin/bash', '-l'], cwd: '/', interactive: true, stdio: ['/dev/ttyS0', '/dev/ttyS0', '/dev/ttyS0'], size: { rows: 24, columns: 80 } } }],
 ];
 
 for (const [name, config] of CONFIGS) {
@@ -229,8 +195,9 @@ test('formatBootParameters: exact words', () => {
       init: '/my init',
       initArgs: ['x y', 'z'],
       debug: true,
+      run: true,
     }),
-    ['rootfs=root', 'rw', 'mount-ro=a', 'mount=b', 'init="/my init"', 'debug', '--', '"x y"', 'z'],
+    ['rootfs=root', 'rw', 'mount-ro=a', 'mount=b', 'init="/my init"', 'debug', 'virtinitrd.run', '--', '"x y"', 'z'],
   );
 });
 

@@ -22,7 +22,7 @@ const DEBUG_BOOT = `[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@l
 [     3.043990] init: step: mount shares
 [     3.044877] init: step: switch root
 [     3.084834] init: initramfs contents deleted
-[     3.096461] init: run ["true"] in / with stdio /dev/ttyS0 /dev/ttyS0 /dev/ttyS3
+[     3.096461] init: run ["true"] in /
 [     3.208693] init: command ended: {"kind":"exit","code":0}
 [    3.236199] ACPI: PM: Preparing to enter system sleep state S5
 [    3.236791] reboot: Power down

@@ -35,7 +35,11 @@ const ROOTFS_AND_TWO = [
 const PLANS: Array<[string, VmPlanInput]> = [
   ['tcg-no-share', BASE],
   ['tcg-rootfs-two-shares', { ...BASE, shares: ROOTFS_AND_TWO, cmdline: `${BASE.cmdline} mount=data mount-ro=src` }],
-  ['command-stderr-port', { ...BASE, shares: ROOTFS_AND_TWO.slice(0, 1), stderrSocket: '/run/chrootvm.1234/stderr.sock' }],
+  ['run-ports', {
+    ...BASE,
+    shares: ROOTFS_AND_TWO.slice(0, 1),
+    ports: ['control', 'stdin', 'stdout', 'stderr'].map((role) => ({ name: `virtinitrd.${role}`, socket: `/run/chrootvm.1234/${role}.sock` })),
+  }],
   ['qmp', { ...BASE, qmpSocket: '/run/chrootvm.1234/qmp.sock' }],
   ['kvm-rootfs', { ...BASE, accel: 'kvm', cpus: 1, memoryMiB: 1024, shares: ROOTFS_AND_TWO.slice(0, 1) }],
   ['interactive', { ...BASE, interactive: true, shares: ROOTFS_AND_TWO.slice(0, 1), cmdline: 'console=ttyS0 panic=-1 rootfs=rootfs' }],

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheEntryName, makeTemporary, processAlive, publish, removeStaleTemporaries, removeTree, rootfsCacheDirectory, temporaryName, temporaryOwner } from '../../../../../scripts/lib/image/cache.ts';
+import { cacheEntryName, makeTemporary, publish, removeStaleTemporaries, removeTree, rootfsCacheDirectory, temporaryName, temporaryOwner } from '../../../../../scripts/lib/image/cache.ts';
+import { processAlive } from '../../../../../scripts/lib/processes.ts';
 
 async function scratch(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), 'image-cache-'));
