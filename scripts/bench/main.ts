@@ -1,7 +1,8 @@
 /**
  * `make bench`: boots one kernel and rootfs as A (chrootvm), B (busybox floor) and C (bare runtime),
- * alternating, then the guest's phases from the init's own log, then the initrd codecs; prints
- * tables and ratios, writes build/bench/results.json and build/bench/timeline.svg.
+ * alternating, then the guest's phases from the init's own log, then the initrd codecs, then the
+ * throughput of the command's stdout, stderr and stdin; prints tables and ratios, writes
+ * build/bench/results.json and build/bench/timeline.svg.
  *
  *   node scripts/bench/main.ts [ROOTFS]     BENCH_RUNS=N (default 5), BENCH_MEMORY=1 (memory bisection)
  */
@@ -18,6 +19,7 @@ import { smallestPassing, steps, type Probe } from './bisect.ts';
 import { benchDirectory, bareSea, floorInitrd, normalInitrd, pruneInitrds } from './builds.ts';
 import { BOOT_SEQUENCE, findMarkers, phasesOf, requireMarkers, span, type Markers } from './log-markers.ts';
 import { computeRatios } from './ratios.ts';
+import { measureStreams, STREAM_BYTES } from './streams.ts';
 import { summarize, typicalIndex, type Summary } from './stats.ts';
 import { mebibytes, renderTable, seconds } from './table.ts';
 import { renderTimeline } from './timeline-svg.ts';
@@ -38,6 +40,8 @@ const MEMORY_BUDGET_MS = 30 * 60_000;
 const CODEC_ORDER: readonly Codec[] = ['none', 'lz4', 'zstd', 'gzip', 'xz'];
 /** Boots per codec for its unpack time (the median): one boot is at the mercy of a noisy host. */
 const CODEC_BOOTS = 3;
+/** Boots per stream, with and without the transfer. */
+const STREAM_BOOTS = 3;
 
 const CLOCK_NOTE = [
   'Kernel lines carry printk time, init lines CLOCK_MONOTONIC: under TCG the two drift apart by tens of',
@@ -150,6 +154,8 @@ async function main(): Promise<void> {
     codecResults.push({ codec, bytes: initrd.bytes, path: initrd.path, unpackSeconds: summarize(unpacks).median });
   }
   await pruneInitrds(directory, [bareInitrd.path, ...codecResults.map((result) => result.path)]);
+  progress(`streams: ${mebibytes(STREAM_BYTES)} MiB each way, ${STREAM_BOOTS} boots each, with and without the transfer`);
+  const streams = await measureStreams(rootfs, STREAM_BOOTS, BOOT_TIMEOUT_MS, progress);
   let memorySeconds: number | undefined;
   if (process.env.BENCH_MEMORY === '1') {
     const memoryStarted = performance.now();
@@ -206,6 +212,17 @@ async function main(): Promise<void> {
       ['codec', 'MiB', 'unpack s', 'min memory'],
       codecResults.map((result) => [result.codec, mebibytes(result.bytes), seconds(result.unpackSeconds), memoryColumn(result)]),
     ),
+    `The command's streams: ${mebibytes(STREAM_BYTES)} MiB each (wall seconds, median of ${STREAM_BOOTS} boots)`,
+    renderTable(
+      ['stream', 'with it', 'without', 'ratio', 'MB/s'],
+      streams.map((result) => [
+        result.stream,
+        seconds(result.measured.median),
+        seconds(result.baseline.median),
+        `${(result.measured.median / result.baseline.median).toFixed(2)}x`,
+        (result.bytesPerSecond / 1e6).toFixed(1),
+      ]),
+    ),
     'Ratios',
     renderTable(['ratio', 'value'], ratios.map((ratio) => [ratio.name, ratio.text])),
   ].join('\n');
@@ -231,6 +248,7 @@ async function main(): Promise<void> {
     initPhase,
     initSteps,
     codecs: codecResults.map(({ path: _path, ...result }) => result),
+    streams,
     sizes: { ...sizes, floorInitrdPath: floor, bareInitrdBytes: bareInitrd.bytes },
     ratios,
     memorySearchSeconds: memorySeconds,
