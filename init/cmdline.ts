@@ -5,6 +5,8 @@
  * share the `virtinitrd.` prefix, like virtme's `virtme.`.
  */
 
+import { isValidHostname } from './hostname.ts';
+
 export interface Share {
   tag: string;
   readonly: boolean;
@@ -27,12 +29,15 @@ export interface BootConfig {
    * which the init runs as its child instead of exec'ing init=.
    */
   run: boolean;
+  /** virtinitrd.hostname=: the VM's name; otherwise the root's /etc/hostname, else localhost. */
+  hostname?: string;
   /** How long each share may take to appear (virtinitrd.share_timeout=); the init's default otherwise. */
   shareTimeoutSeconds?: number;
 }
 
 export const RUN_PARAMETER = 'virtinitrd.run';
 export const SHARE_TIMEOUT_PARAMETER = 'virtinitrd.share_timeout';
+export const HOSTNAME_PARAMETER = 'virtinitrd.hostname';
 
 export class CmdlineError extends Error {
   constructor(message: string) {
@@ -162,6 +167,10 @@ export function parseCmdline(text: string): BootConfig {
         if (value !== undefined) throw new CmdlineError(`${RUN_PARAMETER} takes no value (the command comes over the control port)`);
         config.run = true;
         break;
+      case HOSTNAME_PARAMETER:
+        if (!isValidHostname(value ?? '')) throw new CmdlineError(`${HOSTNAME_PARAMETER}= must be a valid host name, not "${value ?? ''}"`);
+        config.hostname = value;
+        break;
       case SHARE_TIMEOUT_PARAMETER:
         config.shareTimeoutSeconds = parseSeconds(SHARE_TIMEOUT_PARAMETER, value ?? '');
         break;
@@ -207,6 +216,7 @@ export function formatBootParameters(config: BootConfig): string[] {
   if (config.debug) words.push('debug');
   if (config.run) words.push(RUN_PARAMETER);
   if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);
+  if (config.hostname !== undefined) words.push(`${HOSTNAME_PARAMETER}=${config.hostname}`);
   if (config.initArgs.length > 0) words.push('--', ...config.initArgs.map((arg) => quoteValue('init argument', arg)));
   return words;
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseCmdline, type BootConfig } from './cmdline.ts';
 import { createDeviceNodes } from './devices.ts';
 import { fatal } from './fatal.ts';
+import { chooseGuestHostname } from './hostname.ts';
 import { openCommandIo } from './command-io.ts';
 import type { RunRequest } from './control-protocol.ts';
 import { ControlPort } from './control.ts';
@@ -20,7 +21,7 @@ import { findPorts } from './ports.ts';
 import { mountShare } from './shares.ts';
 import { reportStatus } from './status.ts';
 import { errnoOf, messageOf } from './sys/errors.ts';
-import { mount, powerOff, setProcessName, sync } from './sys/libc.ts';
+import { bringInterfaceUp, mount, powerOff, setHostname, setProcessName, sync } from './sys/libc.ts';
 import { deleteInitramfs, switchRoot, type OldRoot } from './switch-root.ts';
 import { moveSystemToTmpfs } from './system-root.ts';
 
@@ -70,6 +71,11 @@ const steps: Step[] = [
     },
   },
   { name: 'create device nodes', required: false, run: createDeviceNodes },
+  // The device nodes needed the umask cleared; whatever init= and the command create must not get
+  // world-writable modes (in a writable share they land on the host). 022 is the kernel's default.
+  { name: 'restore the umask', required: true, run: () => process.umask(0o022) },
+  // Programs expect 127.0.0.1 and ::1 to answer, network or not.
+  { name: 'bring up loopback', required: false, run: () => bringInterfaceUp('lo') },
   {
     name: 'load kernel modules',
     required: false,
@@ -107,6 +113,15 @@ const steps: Step[] = [
     required: true,
     run() {
       oldRoot = switchRoot(initrdPaths.newRoot);
+    },
+  },
+  {
+    name: 'set the hostname',
+    required: false,
+    run() {
+      const name = chooseGuestHostname(config.hostname);
+      setHostname(name);
+      debug(`hostname ${name}`);
     },
   },
 ];

@@ -15,6 +15,7 @@ import { builtFfiModule, builtInit } from './lib/artifacts.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
+import { defaultHostname } from './lib/guest-hostname.ts';
 import { removeTree } from './lib/image/cache.ts';
 import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
@@ -159,6 +160,7 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
     init: '/bin/sh',
     initArgs: [],
     debug: options.debug,
+    hostname: options.hostname ?? (await defaultHostname(rootfs, options.image ?? (rootfs ? options.rootfs : undefined))),
     run: true,
   };
   // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never

@@ -5,6 +5,7 @@
  * a bundle cannot carry; we dlopen its native module directly, and only on first use so that a boot
  * that fails early does not pay for it.
  */
+import { closeSync } from 'node:fs';
 import { makeDevice } from '../device-numbers.ts';
 import { initrdPaths } from '../paths.ts';
 import { SyscallError } from './errors.ts';
@@ -164,6 +165,37 @@ export function setWindowSize(fd: number, name: string, rows: number, columns: n
   winsize.bytes.writeUInt16LE(rows, 0);
   winsize.bytes.writeUInt16LE(columns, 2);
   check(`ioctl(${name}, TIOCSWINSZ)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [fd, TIOCSWINSZ, winsize.address]);
+}
+
+export function setHostname(name: string): void {
+  check(`sethostname(${name})`, 'sethostname', [Type.String, Type.U64], [name, Buffer.byteLength(name)]);
+}
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+/** struct ifreq: the name (IFNAMSIZ 16 bytes), then a union whose first member here is ifr_flags. */
+const IFREQ_SIZE = 40;
+const IFNAMSIZ = 16;
+const IFF_UP = 0x1;
+
+/**
+ * Brings a network interface up (SIOCSIFFLAGS with IFF_UP). For `lo` that is all it takes: the
+ * kernel gives the loopback device 127.0.0.1/8 and ::1 itself when it comes up.
+ */
+export function bringInterfaceUp(name: string): void {
+  const socket = check('socket(AF_INET, SOCK_DGRAM)', 'socket', [Type.I32, Type.I32, Type.I32], [AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0]);
+  try {
+    const request = allocate(IFREQ_SIZE);
+    request.bytes.write(name.slice(0, IFNAMSIZ - 1), 0, 'latin1');
+    check(`ioctl(${name}, SIOCGIFFLAGS)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [socket, SIOCGIFFLAGS, request.address]);
+    request.bytes.writeUInt16LE(request.bytes.readUInt16LE(IFNAMSIZ) | IFF_UP, IFNAMSIZ);
+    check(`ioctl(${name}, SIOCSIFFLAGS)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [socket, SIOCSIFFLAGS, request.address]);
+  } finally {
+    closeSync(socket);
+  }
 }
 
 const RB_POWER_OFF = 0x4321fedc;

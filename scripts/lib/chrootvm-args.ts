@@ -4,6 +4,7 @@
  * after it belongs to the command. With --image there is no ROOTFS operand.
  */
 import minimist from 'minimist';
+import { isValidHostname } from '../../init/hostname.ts';
 import type { AccelRequest } from './accel.ts';
 import { parseMemory } from './plan.ts';
 import { UsageError } from './usage.ts';
@@ -30,6 +31,8 @@ export interface ChrootvmOptions {
   cpus: number;
   accel: AccelRequest;
   timeoutSeconds?: number;
+  /** --hostname: the guest's name (default: the rootfs's /etc/hostname, else its name, else localhost). */
+  hostname?: string;
   debug: boolean;
   help: boolean;
   version: boolean;
@@ -59,6 +62,8 @@ expired.
   --cpus N              guest CPUs (default 2)
   --accel auto|kvm|tcg  accelerator (default auto: KVM when a probe shows it works, else TCG)
   --timeout SECONDS     kill the VM and exit 124 after SECONDS
+  --hostname NAME       the guest's hostname (default: ROOTFS's /etc/hostname, else the name of
+                        ROOTFS or the image when it is a valid hostname, else localhost)
   --debug               show the kernel's and the init's messages
   -h, --help            show this help
   --version             show the version
@@ -67,7 +72,7 @@ Without --kernel or --kernel-from, an image or a whole-system initrd boots the r
 kernel if it has one, else the host's running kernel when its image and modules are readable.
 `;
 
-const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout'];
+const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname'];
 const TWO_VALUE_OPTIONS = { '--mount': false, '--mount-ro': true } as const;
 
 function isTwoValueOption(word: string): word is keyof typeof TWO_VALUE_OPTIONS {
@@ -128,6 +133,10 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
 
   const accel = parsed.accel ?? 'auto';
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel must be auto, kvm or tcg, not "${accel}"`);
+  const hostname: string | undefined = parsed.hostname;
+  if (hostname !== undefined && !isValidHostname(hostname)) {
+    throw new UsageError(`--hostname must be a valid hostname (letters, digits, inner hyphens, dot-separated, at most 64), not "${hostname}"`);
+  }
   let memoryMiB: number;
   try {
     memoryMiB = parseMemory(parsed.memory ?? '1G');
@@ -147,6 +156,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     cpus: parsed.cpus === undefined ? 2 : positiveNumber('cpus', parsed.cpus, true),
     accel: accel as AccelRequest,
     timeoutSeconds: parsed.timeout === undefined ? undefined : positiveNumber('timeout', parsed.timeout, false),
+    hostname,
     debug: Boolean(parsed.debug),
     help,
     version,

@@ -99,6 +99,7 @@ const PARSES: Array<[string, string, Partial<BootConfig>]> = [
   ['-- at the end: no args', 'rw --', { rw: true }],
   ['share timeout in whole seconds', 'virtinitrd.share_timeout=3', { shareTimeoutSeconds: 3 }],
   ['share timeout with a fraction', 'virtinitrd.share_timeout=0.5', { shareTimeoutSeconds: 0.5 }],
+  ['hostname', 'virtinitrd.hostname=build-01.example', { hostname: 'build-01.example' }],
 ];
 
 for (const [name, input, overrides] of PARSES) {
@@ -139,6 +140,8 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
   ['share timeout zero', 'virtinitrd.share_timeout=0', 'kernel command line: virtinitrd.share_timeout=0: expected a number of seconds greater than 0'],
   ['share timeout negative', 'virtinitrd.share_timeout=-1', 'kernel command line: virtinitrd.share_timeout=-1: expected a number of seconds greater than 0'],
   ['share timeout with a unit', 'virtinitrd.share_timeout=5s', 'kernel command line: virtinitrd.share_timeout=5s: expected a number of seconds greater than 0'],
+  ['hostname empty', 'virtinitrd.hostname=', 'kernel command line: virtinitrd.hostname= must be a valid host name, not ""'],
+  ['hostname with an underscore', 'virtinitrd.hostname=a_b', 'kernel command line: virtinitrd.hostname= must be a valid host name, not "a_b"'],
   ['share timeout in hex', 'virtinitrd.share_timeout=0x10', 'kernel command line: virtinitrd.share_timeout=0x10: expected a number of seconds greater than 0'],
   ['run with a value (the old form)', `${RUN_PARAMETER}=eyJhcmd2Ijpb`, `kernel command line: ${RUN_PARAMETER} takes no value (the command comes over the control port)`],
 ];

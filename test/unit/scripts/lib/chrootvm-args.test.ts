@@ -15,6 +15,7 @@ const DEFAULTS: ChrootvmOptions = {
   cpus: 2,
   accel: 'auto',
   timeoutSeconds: undefined,
+  hostname: undefined,
   debug: false,
   help: false,
   version: false,
@@ -47,6 +48,7 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--accel', 'tcg', '/srv/root'], { accel: 'tcg' }],
   [['--accel=kvm', '/srv/root'], { accel: 'kvm' }],
   [['--timeout', '1.5', '/srv/root'], { timeoutSeconds: 1.5 }],
+  [['--hostname', 'builder', '/srv/root'], { hostname: 'builder' }],
   [['--kernel', '/boot/vmlinuz', '--initrd', '/tmp/initrd.lz4', '/srv/root'], { kernel: '/boot/vmlinuz', initrd: '/tmp/initrd.lz4' }],
   // Repeated options: the last one wins, as with getopt-style tools.
   [
@@ -90,6 +92,7 @@ const ERRORS: Array<[string[], string]> = [
   [['--cpus', 'many', '/srv/root'], '--cpus needs a positive integer, not "many"'],
   [['--timeout', '0', '/srv/root'], '--timeout needs a positive number, not "0"'],
   [['--timeout', 'soon', '/srv/root'], '--timeout needs a positive number, not "soon"'],
+  [['--hostname', 'a_b', '/srv/root'], '--hostname must be a valid hostname (letters, digits, inner hyphens, dot-separated, at most 64), not "a_b"'],
   [['--accel', 'bogus', '/srv/root'], '--accel must be auto, kvm or tcg, not "bogus"'],
   [
     ['--memory', 'lots', '/srv/root'],
