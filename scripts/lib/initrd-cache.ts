@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildInitrd, planInitrd, type InitrdPlan, type InitrdSpec } from '../../packer/index.ts';
@@ -13,6 +13,7 @@ import type { Codec } from '../../packer/compress.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { markUsed, pruneLeastRecentlyUsed } from './cache-lru.ts';
 import { hashFile } from './hash-file.ts';
+import { makeDirectory } from './make-directory.ts';
 
 /** Bump when the initrd layout changes in a way the inputs do not show. */
 const CACHE_FORMAT = 1;
@@ -79,7 +80,7 @@ const INITRD_NAME = /^initrd-[0-9a-f]{32}\.cpio(\.[a-z0-9]+)?$/;
 export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: string) => void): Promise<string> {
   const plan = await planInitrd(spec);
   const directory = cacheDirectory();
-  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await makeDirectory(directory, 0o700);
   const memo = await loadMemo(directory);
   const before = JSON.stringify([...memo]);
   const path = join(directory, `initrd-${await planKey(plan, codec, memo)}.${codec === 'none' ? 'cpio' : `cpio.${codec}`}`);

@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { makeDirectory } from './make-directory.ts';
 import { pipeThrough } from '../../packer/compress.ts';
 import { elfNotes, isElf64le } from '../../packer/elf/notes.ts';
 import { writeFileAtomic } from './atomic-write.ts';
@@ -163,7 +164,7 @@ export async function extractVmlinux(kernelPath: string, cacheDir: string): Prom
     if (size !== undefined && vmlinux.length % 2 ** 32 !== size) {
       return { reason: `${kernelPath}: the ${payload.codec} payload decompressed to ${vmlinux.length} bytes, the image says ${size}` };
     }
-    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    await makeDirectory(cacheDir, 0o700);
     const problem = pvhProblem(vmlinux);
     if (problem) {
       const reason = `${kernelPath}: decompressed ${payload.codec} payload: ${problem}; booting the bzImage`;

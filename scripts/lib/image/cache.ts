@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheDirectory } from '../initrd-cache.ts';
+import { makeDirectory } from '../make-directory.ts';
 import { processAlive } from '../processes.ts';
 import type { Digest } from './digest.ts';
 
@@ -76,7 +77,7 @@ export interface Temporary {
  * process exits midway (the CLIs turn SIGINT/SIGTERM into an exit).
  */
 export async function makeTemporary(directory: string, entry: string): Promise<Temporary> {
-  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await makeDirectory(directory, 0o700);
   const path = join(directory, temporaryName(entry, process.pid, randomBytes(4).toString('hex')));
   await mkdir(path, { mode: 0o700 });
   const removeOnExit = () => rmSync(path, { recursive: true, force: true });

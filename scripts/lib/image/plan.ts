@@ -4,11 +4,12 @@
  * documents and checking their digests happens here; no layer is read yet.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { memberName, scanArchive, stageMembers, type ArchiveScan } from './archive.ts';
 import { checkDigest, digestOf, parseDigest, type Digest } from './digest.ts';
 import type { Budget } from './limits.ts';
+import { makeDirectory } from '../make-directory.ts';
 import { parseDockerManifest, parseImageConfig, parseImageDocument, selectDockerImage, MEDIA_TYPES } from './manifest.ts';
 import { layerCodec, tarCodec, type LayerCodec } from './media.ts';
 import { formatPlatform, platformMatches, selectDescriptor, type Descriptor, type Platform } from './platform.ts';
@@ -122,7 +123,7 @@ function ociLayers(layers: readonly Descriptor[], files: LayoutFiles): (Omit<Lay
 
 /** Copies the named archive members to `staging` and returns where each went. */
 async function stage(archive: string, codec: LayerCodec, names: readonly string[], staging: string, budget: Budget): Promise<string[]> {
-  await mkdir(staging, { recursive: true, mode: 0o700 });
+  await makeDirectory(staging, 0o700);
   const unique = [...new Set(names)];
   const wanted = new Map(unique.map((name, i) => [name, join(staging, `member-${i}`)]));
   await stageMembers(archive, codec, wanted, budget);

@@ -11,6 +11,7 @@ import { cacheEntryName, makeTemporary, publish, removeStaleTemporaries, rootfsC
 import { checkDigest, DigestMismatchError, formatDigest, HashTap, parseDigest, type DigestAlgorithm } from './digest.ts';
 import { TreeWriter } from './apply.ts';
 import { Budget, DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { makeDirectory } from '../make-directory.ts';
 import { tarCodec } from './media.ts';
 import { planImage, type ImageKind, type LayerSource } from './plan.ts';
 import { DEFAULT_PLATFORM, type Platform } from './platform.ts';
@@ -84,7 +85,7 @@ export async function resolveImage(path: string, options: ResolveImageOptions = 
   const digest = formatDigest(plan.digest);
   const directory = rootfsCacheDirectory(options.cacheDir ?? cacheDirectory());
   const rootfs = join(directory, cacheEntryName(plan.digest));
-  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await makeDirectory(directory, 0o700);
   for (const name of await removeStaleTemporaries(directory)) log(`removed ${join(directory, name)}, left by an extraction that did not finish`);
   if (existsSync(rootfs)) {
     log(`image ${source} (${digest}): cached at ${rootfs}`);
