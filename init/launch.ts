@@ -30,11 +30,14 @@ function entryName(entry: Buffer): string {
   return (equals === -1 ? entry : entry.subarray(0, equals)).toString('latin1');
 }
 
-/** The command's environment: the clean one, with the request's entries added (replacing any of the same name). */
+/** The command's environment: the clean one, then the request's entries in order, a later entry replacing an earlier one of the same name. */
 export function commandEnvironment(clean: Record<string, string>, extra: readonly Buffer[]): Buffer[] {
-  const replaced = new Set(extra.map(entryName));
-  const kept = environ(clean).map((entry) => Buffer.from(entry)).filter((entry) => !replaced.has(entryName(entry)));
-  return [...kept, ...extra];
+  const byName = new Map<string, Buffer>();
+  for (const entry of [...environ(clean).map((text) => Buffer.from(text)), ...extra]) {
+    byName.delete(entryName(entry));
+    byName.set(entryName(entry), entry);
+  }
+  return [...byName.values()];
 }
 
 /** A variable's value in an environment list, as text. */

@@ -4,7 +4,7 @@
  * it ended into our exit status (lib/outcome.ts). Every resource is registered with the cleanup as soon as it exists.
  */
 import { execFileSync } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { formatBootParameters, tagProblem, type BootConfig } from '../init/cmdline.ts';
@@ -15,6 +15,7 @@ import { builtFfiModule, builtInit } from './lib/artifacts.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
+import { guestEnvironment } from './lib/guest-env.ts';
 import { defaultHostname } from './lib/guest-hostname.ts';
 import { removeTree } from './lib/image/cache.ts';
 import { resolveImage } from './lib/image/resolve-image.ts';
@@ -22,7 +23,7 @@ import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
 import { versionLine } from './lib/package-version.ts';
-import { rawArguments } from './lib/raw-arguments.ts';
+import { argumentBytes } from './lib/raw-arguments.ts';
 import { makeRunDirectory } from './lib/run-directory.ts';
 import { usageErrorText } from './lib/usage.ts';
 import { runVm } from './lib/vm.ts';
@@ -39,11 +40,12 @@ function fail(message: string): never {
   throw new ChrootvmError(message);
 }
 
+/** The directory `path` names, symlinks resolved: virtiofsd shares a real directory, and the cwd mapping compares real paths. */
 async function requireDirectory(path: string, what: string): Promise<string> {
   const absolute = resolve(path);
   const info = await stat(absolute).catch(() => fail(`${what} ${path} does not exist`));
   if (!info.isDirectory()) fail(`${what} ${path} is not a directory`);
-  return absolute;
+  return realpath(absolute);
 }
 
 async function checkShares(shares: readonly HostShare[]): Promise<HostShare[]> {
@@ -85,13 +87,6 @@ async function chooseRootfs(
   return { rootfs: await requireDirectory(options.rootfs, 'ROOTFS'), command };
 }
 
-/** The command as the bytes we were given (any bytes, not only UTF-8): its words end our arguments. */
-function commandBytes(command: readonly string[]): Buffer[] {
-  const raw = rawArguments(command.length);
-  // Decoded, the raw words are the parsed ones; if something rewrote our arguments, the parsed ones are all there is.
-  return raw.every((bytes, index) => bytes.toString() === command[index]) ? raw : command.map((word) => Buffer.from(word));
-}
-
 function saveTerminal(): string | undefined {
   if (!process.stdin.isTTY) return undefined;
   try {
@@ -105,7 +100,11 @@ function restoreTerminal(saved: string): void {
   execFileSync('stty', [saved], { stdio: ['inherit', 'ignore', 'ignore'] });
 }
 
-async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<number> {
+/**
+ * `argvBytes` are our arguments as bytes (any bytes, not only UTF-8): the command's words and the
+ * -e values reach the guest as the user gave them.
+ */
+async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[], cleanup: Cleanup): Promise<number> {
   const log = (text: string) => {
     if (options.debug) process.stderr.write(`chrootvm: ${text}\n`);
   };
@@ -113,6 +112,8 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
   cleanup.add(`temporary directory ${workdir}`, () => removeTree(workdir));
   const shares = await checkShares(options.shares);
   const { rootfs, command } = await chooseRootfs(options, workdir, log);
+  if (rootfs) log(`sharing ${rootfs} as the root`);
+  for (const share of shares) log(`sharing ${share.path} at /run/mnt/${share.tag}${share.readonly ? ' (read-only)' : ''}`);
   const kernel = await chooseKernel({
     kernel: options.kernel,
     kernelFrom: options.kernelFrom,
@@ -138,13 +139,18 @@ async function runChrootvm(options: ChrootvmOptions, cleanup: Cleanup): Promise<
 
   const interactive = command.length === 0;
   const request: RunRequest = {
-    argv: interactive ? [Buffer.from('/bin/sh')] : commandBytes(command),
-    env: interactive && process.env.TERM ? [Buffer.from(`TERM=${process.env.TERM}`)] : [],
+    // The command's words end our arguments.
+    argv: interactive ? [Buffer.from('/bin/sh')] : argvBytes.slice(argvBytes.length - command.length),
+    env: [
+      ...(interactive && process.env.TERM ? [Buffer.from(`TERM=${process.env.TERM}`)] : []),
+      ...guestEnvironment(options.env, (option) => argvBytes[option.word]!.subarray(option.offset), process.env),
+    ],
     cwd: Buffer.from(
-      guestCwd(process.cwd(), [
-        ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
-        ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
-      ]),
+      options.workdir ??
+        guestCwd(process.cwd(), [
+          ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
+          ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
+        ]),
     ),
     interactive,
     ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
@@ -225,7 +231,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   try {
-    return await runChrootvm(options, cleanup);
+    return await runChrootvm(options, argumentBytes(argv), cleanup);
   } catch (cause) {
     const message = messageOf(cause);
     process.stderr.write(`chrootvm: ${message}\n`);

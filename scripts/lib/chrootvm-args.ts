@@ -15,6 +15,17 @@ export interface HostShare {
   readonly: boolean;
 }
 
+/**
+ * An -e/--env or --env-file, in command-line order. `word` and `offset` say where its text starts in
+ * our arguments, so that the bytes the user gave can be taken from there (raw-arguments.ts).
+ */
+export interface EnvOption {
+  kind: 'env' | 'env-file';
+  text: string;
+  word: number;
+  offset: number;
+}
+
 export interface ChrootvmOptions {
   /** The ROOTFS operand; absent with --image, or with a whole-system --initrd. */
   rootfs?: string;
@@ -31,6 +42,10 @@ export interface ChrootvmOptions {
   cpus: number;
   accel: AccelRequest;
   timeoutSeconds?: number;
+  /** -e/--env and --env-file, in order: later entries win. */
+  env: EnvOption[];
+  /** -w/--workdir: the guest directory the command starts in. */
+  workdir?: string;
   /** --hostname: the guest's name (default: the rootfs's /etc/hostname, else its name, else localhost). */
   hostname?: string;
   debug: boolean;
@@ -62,6 +77,11 @@ expired.
   --cpus N              guest CPUs (default 2)
   --accel auto|kvm|tcg  accelerator (default auto: KVM when a probe shows it works, else TCG)
   --timeout SECONDS     kill the VM and exit 124 after SECONDS
+  -e, --env KEY=VALUE   set KEY in the command's environment; --env KEY takes our value of KEY
+                        (left unset when we have none); repeatable, later ones win
+  --env-file FILE       KEY=VALUE lines (or KEY, as --env KEY); blank lines and # comments skipped
+  -w, --workdir DIR     start the command in the guest directory DIR (absolute; default: the
+                        current directory's place in the guest when it lies in a share, else /)
   --hostname NAME       the guest's hostname (default: ROOTFS's /etc/hostname, else the name of
                         ROOTFS or the image when it is a valid hostname, else localhost)
   --debug               show the kernel's and the init's messages
@@ -72,7 +92,11 @@ Without --kernel or --kernel-from, an image or a whole-system initrd boots the r
 kernel if it has one, else the host's running kernel when its image and modules are readable.
 `;
 
-const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname'];
+const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir'];
+/** Short spellings of value options. */
+const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir' };
+/** Repeatable options whose values keep their order and their bytes. */
+const ENV_OPTIONS: Record<string, EnvOption['kind']> = { '-e': 'env', '--env': 'env', '--env-file': 'env-file' };
 const TWO_VALUE_OPTIONS = { '--mount': false, '--mount-ro': true } as const;
 
 function isTwoValueOption(word: string): word is keyof typeof TWO_VALUE_OPTIONS {
@@ -90,14 +114,35 @@ function positiveNumber(name: string, value: unknown, integer: boolean): number 
   return number;
 }
 
+/** The longest a timer can wait (2^31 - 1 ms), in whole seconds: about 24.8 days. */
+export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+function timeoutSeconds(value: unknown): number {
+  const seconds = positiveNumber('timeout', value, false);
+  if (seconds > MAX_TIMEOUT_SECONDS) throw new UsageError(`--timeout can be at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), not "${String(value)}"`);
+  return seconds;
+}
+
 export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   // minimist has no notion of an option taking two values: take --mount TAG PATH out first.
   const shares: HostShare[] = [];
+  const env: EnvOption[] = [];
   const rest: string[] = [];
   let index = 0;
   for (; index < argv.length; index++) {
-    const word = argv[index]!;
-    if (isTwoValueOption(word)) {
+    const word = SHORT_OPTIONS[argv[index]!] ?? argv[index]!;
+    const [name, attached] = word.startsWith('--') && word.includes('=') ? [word.slice(0, word.indexOf('=')), true] : [word, false];
+    const envKind = ENV_OPTIONS[name];
+    if (envKind) {
+      if (attached) {
+        env.push({ kind: envKind, text: word.slice(name.length + 1), word: index, offset: Buffer.byteLength(name) + 1 });
+      } else {
+        if (index + 1 >= argv.length) throw new UsageError(`${name} needs a value`);
+        env.push({ kind: envKind, text: argv[++index]!, word: index, offset: 0 });
+      }
+      if (envKind === 'env' && env.at(-1)!.text.startsWith('=')) throw new UsageError(`${name} ${env.at(-1)!.text}: the variable has no name`);
+      if (env.at(-1)!.text === '') throw new UsageError(`${name} needs a value`);
+    } else if (isTwoValueOption(word)) {
       const tag = argv[index + 1];
       const path = argv[index + 2];
       if (tag === undefined || path === undefined) throw new UsageError(`${word} needs TAG and PATH`);
@@ -133,6 +178,8 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
 
   const accel = parsed.accel ?? 'auto';
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel must be auto, kvm or tcg, not "${accel}"`);
+  const workdir: string | undefined = parsed.workdir;
+  if (workdir !== undefined && !workdir.startsWith('/')) throw new UsageError(`--workdir must be an absolute guest path, not "${workdir}"`);
   const hostname: string | undefined = parsed.hostname;
   if (hostname !== undefined && !isValidHostname(hostname)) {
     throw new UsageError(`--hostname must be a valid hostname (letters, digits, inner hyphens, dot-separated, at most 64), not "${hostname}"`);
@@ -155,7 +202,9 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     memoryMiB,
     cpus: parsed.cpus === undefined ? 2 : positiveNumber('cpus', parsed.cpus, true),
     accel: accel as AccelRequest,
-    timeoutSeconds: parsed.timeout === undefined ? undefined : positiveNumber('timeout', parsed.timeout, false),
+    timeoutSeconds: parsed.timeout === undefined ? undefined : timeoutSeconds(parsed.timeout),
+    env,
+    workdir,
     hostname,
     debug: Boolean(parsed.debug),
     help,

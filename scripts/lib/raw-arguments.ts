@@ -17,3 +17,10 @@ export function rawArguments(count: number, cmdline = readFileSync('/proc/self/c
   if (words.length < count) throw new Error(`/proc/self/cmdline holds ${words.length} arguments, fewer than ${count}`);
   return words.slice(-count);
 }
+
+/** Our arguments `argv`, as Node decoded them, as the bytes they were given: each word whose bytes decode to it. */
+export function argumentBytes(argv: readonly string[]): Buffer[] {
+  const raw = rawArguments(argv.length);
+  // If something rewrote a word of our command line, its decoded form is all there is.
+  return argv.map((word, index) => (raw[index]!.toString() === word ? raw[index]! : Buffer.from(word)));
+}

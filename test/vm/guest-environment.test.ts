@@ -3,10 +3,10 @@
  * loopback, and a hostname.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { chrootvm, linkedDemoCopy, requireDemoRootfs, skipWithoutQemu, TEST_TMP, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { chrootvm, linkedDemoCopy, requireDemoRootfs, shell, skipWithoutQemu, TEST_TMP, VM_TEST_TIMEOUT_MS } from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -42,5 +42,43 @@ describe('guest environment', () => {
     const bad = await chrootvm(['--hostname', 'no spaces', demo, 'true']);
     assert.equal(bad.status, 125);
     assert.match(bad.stderr, /--hostname must be a valid hostname .* not "no spaces"/);
+  });
+
+  test('-e, --env KEY and --env-file add to the clean environment in order, byte for byte', vm, async () => {
+    const envFile = join(await mkdtemp(join(TEST_TMP, 'env-')), 'vars');
+    await writeFile(envFile, '# build settings\nFROM_FILE=yes\nA=from the file\nFROM_HOST\n');
+    const script = `FROM_HOST=host-value "$CHROOTVM" -e A=1 --env-file '${envFile}' -e "B=$(printf '\\377')" -e FROM_HOST -e NOT_SET_HERE "$ROOTFS" env`;
+    const result = shell(script).result;
+    const { status, stdout, stderr } = await result;
+    assert.equal(status, 0, stderr);
+    const entries = stdout.split('\n').filter((line) => !/^(PWD|SHLVL|_)=/.test(line) && line !== '');
+    assert.deepEqual(entries.sort(), ['A=from the file', 'B=\ufffd', 'FROM_FILE=yes', 'FROM_HOST=host-value', 'HOME=/', `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, 'TERM=linux'].sort());
+    // The byte itself, not its replacement character: the guest's own hexdump of B's value.
+    const bytes = await shell(`"$CHROOTVM" -e "B=$(printf '\\377')" "$ROOTFS" sh -c 'printf %s "$B" | od -An -tx1'`).result;
+    assert.equal(bytes.stdout.trim(), 'ff', bytes.stderr);
+  });
+
+  test('-w DIR: the command starts there; a missing one is named, 125', vm, async () => {
+    assert.deepEqual((await chrootvm(['-w', '/etc', requireDemoRootfs(), 'pwd'])).stdout, '/etc\n');
+    const missing = await chrootvm(['--workdir', '/no/such/dir', requireDemoRootfs(), 'pwd']);
+    assert.equal(missing.status, 125);
+    assert.match(missing.stderr, /working directory \/no\/such\/dir: ENOENT/);
+  });
+
+  test('a ROOTFS and a share given as symlinks to directories are shared as those directories', vm, async () => {
+    const base = await mkdtemp(join(TEST_TMP, 'symlinks-'));
+    await mkdir(join(base, 'data'));
+    await writeFile(join(base, 'data/file'), 'through the link\n');
+    await symlink(requireDemoRootfs(), join(base, 'root-link'));
+    await symlink('data', join(base, 'data-link'));
+    const result = await chrootvm(['--mount-ro', 'data', join(base, 'data-link'), join(base, 'root-link'), 'cat', '/run/mnt/data/file']);
+    assert.deepEqual({ status: result.status, stdout: result.stdout }, { status: 0, stdout: 'through the link\n' }, result.stderr);
+  });
+
+  test('odd values get a clear answer: a --timeout past what a timer holds, a cache directory that cannot exist', vm, async () => {
+    const timeout = await chrootvm(['--timeout', '2147484', requireDemoRootfs(), 'true']);
+    assert.deepEqual({ status: timeout.status, stderr: timeout.stderr.split('\n')[0] }, { status: 125, stderr: 'chrootvm: --timeout can be at most 2147483 seconds (about 24 days), not "2147484"' });
+    const cache = await shell('XDG_CACHE_HOME=/proc/virtinitrd-nope "$CHROOTVM" "$ROOTFS" true').result;
+    assert.deepEqual({ status: cache.status, stderr: cache.stderr }, { status: 125, stderr: 'chrootvm: building the initrd: cannot make the directory /proc/virtinitrd-nope: ENOENT\n' });
   });
 });

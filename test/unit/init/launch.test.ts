@@ -36,4 +36,12 @@ test('commandEnvironment: the clean environment, then the request entries, which
   const extra = [Buffer.from('TERM=xterm-256color'), Buffer.from('LANG=C.UTF-8'), Buffer.from('RAW=\xff', 'latin1')];
   assert.deepEqual(commandEnvironment(clean, extra), [Buffer.from('PATH=/bin'), Buffer.from('HOME=/'), ...extra]);
   assert.deepEqual(commandEnvironment(clean, []), [Buffer.from('PATH=/bin'), Buffer.from('HOME=/'), Buffer.from('TERM=linux')]);
+  // A later entry of a name wins, and takes the later place.
+  assert.deepEqual(commandEnvironment(clean, [Buffer.from('A=1'), Buffer.from('B=2'), Buffer.from('A=3'), Buffer.from('HOME=/root')]), [
+    Buffer.from('PATH=/bin'),
+    Buffer.from('TERM=linux'),
+    Buffer.from('B=2'),
+    Buffer.from('A=3'),
+    Buffer.from('HOME=/root'),
+  ]);
 });

@@ -15,6 +15,8 @@ const DEFAULTS: ChrootvmOptions = {
   cpus: 2,
   accel: 'auto',
   timeoutSeconds: undefined,
+  env: [],
+  workdir: undefined,
   hostname: undefined,
   debug: false,
   help: false,
@@ -48,7 +50,22 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--accel', 'tcg', '/srv/root'], { accel: 'tcg' }],
   [['--accel=kvm', '/srv/root'], { accel: 'kvm' }],
   [['--timeout', '1.5', '/srv/root'], { timeoutSeconds: 1.5 }],
+  [['--timeout', '2147483', '/srv/root'], { timeoutSeconds: 2147483 }],
   [['--hostname', 'builder', '/srv/root'], { hostname: 'builder' }],
+  [['-w', '/src', '/srv/root', 'make'], { workdir: '/src', command: ['make'] }],
+  [['--workdir=/src', '/srv/root'], { workdir: '/src' }],
+  [
+    ['-e', 'A=1', '--env-file', 'vars', '--env=B', '--env-file=more', '/srv/root', '-e', 'X'],
+    {
+      env: [
+        { kind: 'env', text: 'A=1', word: 1, offset: 0 },
+        { kind: 'env-file', text: 'vars', word: 3, offset: 0 },
+        { kind: 'env', text: 'B', word: 4, offset: 6 },
+        { kind: 'env-file', text: 'more', word: 5, offset: 11 },
+      ],
+      command: ['-e', 'X'],
+    },
+  ],
   [['--kernel', '/boot/vmlinuz', '--initrd', '/tmp/initrd.lz4', '/srv/root'], { kernel: '/boot/vmlinuz', initrd: '/tmp/initrd.lz4' }],
   // Repeated options: the last one wins, as with getopt-style tools.
   [
@@ -92,6 +109,11 @@ const ERRORS: Array<[string[], string]> = [
   [['--cpus', 'many', '/srv/root'], '--cpus needs a positive integer, not "many"'],
   [['--timeout', '0', '/srv/root'], '--timeout needs a positive number, not "0"'],
   [['--timeout', 'soon', '/srv/root'], '--timeout needs a positive number, not "soon"'],
+  [['--timeout', '2147484', '/srv/root'], '--timeout can be at most 2147483 seconds (about 24 days), not "2147484"'],
+  [['-w', 'src', '/srv/root'], '--workdir must be an absolute guest path, not "src"'],
+  [['-e', '=1', '/srv/root'], '-e =1: the variable has no name'],
+  [['-e'], '-e needs a value'],
+  [['--env=', '/srv/root'], '--env needs a value'],
   [['--hostname', 'a_b', '/srv/root'], '--hostname must be a valid hostname (letters, digits, inner hyphens, dot-separated, at most 64), not "a_b"'],
   [['--accel', 'bogus', '/srv/root'], '--accel must be auto, kvm or tcg, not "bogus"'],
   [
