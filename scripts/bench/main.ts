@@ -220,7 +220,7 @@ async function main(): Promise<void> {
         seconds(result.measured.median),
         seconds(result.baseline.median),
         `${(result.measured.median / result.baseline.median).toFixed(2)}x`,
-        (result.bytesPerSecond / 1e6).toFixed(1),
+        result.bytesPerSecond === undefined ? 'within noise' : (result.bytesPerSecond / 1e6).toFixed(1),
       ]),
     ),
     'Ratios',
