@@ -33,6 +33,8 @@ export interface RunRequest {
   interactive: boolean;
   /** Interactive: the host terminal's size. */
   size?: { rows: number; columns: number };
+  /** `USER[:GROUP]` of the guest's /etc/passwd and /etc/group to run the command as (users.ts). */
+  user?: string;
 }
 
 /** Bytes each output port carried, sent by the init once the command has ended. */
@@ -84,6 +86,7 @@ export function encodeRunRequest(request: RunRequest): string {
       cwd: base64(request.cwd),
       interactive: request.interactive,
       ...(request.size ? { size: request.size } : {}),
+      ...(request.user !== undefined ? { user: request.user } : {}),
     },
   };
   return `${JSON.stringify(wire)}\n`;
@@ -108,8 +111,16 @@ export function decodeRunRequest(line: string): RunRequest {
   if (size !== undefined && !(Number.isInteger(size?.rows) && Number.isInteger(size?.columns))) {
     throw new ProtocolError('size must be {rows: integer, columns: integer}');
   }
+  if (run.user !== undefined && typeof run.user !== 'string') throw new ProtocolError('user must be a string');
   const bytes = (value: string) => Buffer.from(value, 'base64');
-  const request = { argv: run.argv.map(bytes), env: run.env.map(bytes), cwd: bytes(run.cwd), interactive: run.interactive, ...(size ? { size } : {}) };
+  const request = {
+    argv: run.argv.map(bytes),
+    env: run.env.map(bytes),
+    cwd: bytes(run.cwd),
+    interactive: run.interactive,
+    ...(size ? { size } : {}),
+    ...(typeof run.user === 'string' ? { user: run.user } : {}),
+  };
   // A C string ends at its first NUL: such an argument could not arrive as sent.
   if ([...request.argv, ...request.env, request.cwd].some((string) => string.includes(0))) throw new ProtocolError('a string holds a NUL byte');
   return request;

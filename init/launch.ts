@@ -7,7 +7,8 @@ import type { RunRequest } from './control-protocol.ts';
 import { debug, error } from './log.ts';
 import type { Status } from './status-line.ts';
 import { errnoOf, messageOf } from './sys/errors.ts';
-import { dup2, execve, reapExitedChild, resetSignalsForExec, spawn } from './sys/libc.ts';
+import { dup2, execve, reapExitedChild, resetSignalsForExec, spawn, spawnAsUser } from './sys/libc.ts';
+import type { Identity } from './users.ts';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -122,11 +123,11 @@ function statusForSpawnError(errno: string): number {
 }
 
 /**
- * Starts the command as our child (it runs when this returns) and resolves with how it ended. On
+ * Starts the command as our child (it runs when this returns), as `identity` when given, and resolves with how it ended. On
  * every SIGCHLD, PID 1 reaps whatever has ended: the command, and the orphans the kernel makes its
  * children.
  */
-export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: readonly number[]): Promise<Status> {
+export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: readonly number[], identity?: Identity): Promise<Status> {
   const name = request.argv[0]!;
   const notStarted = (errno: string): Promise<Status> => {
     // Said where the command's own errors go, as a shell would, and in the kernel log.
@@ -140,7 +141,8 @@ export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: r
   if ('errno' in program) return notStarted(program.errno);
   let pid: number;
   try {
-    pid = spawn(program.path, request.argv, env, request.cwd, stdio);
+    const start = () => spawn(program.path, request.argv, env, request.cwd, stdio);
+    pid = identity ? spawnAsUser(identity, start) : start();
   } catch (cause) {
     return notStarted(errnoOf(cause) ?? messageOf(cause));
   }

@@ -24,6 +24,7 @@ import { errnoOf, messageOf } from './sys/errors.ts';
 import { bringInterfaceUp, mount, powerOff, setHostname, setProcessName, sync } from './sys/libc.ts';
 import { deleteInitramfs, switchRoot, type OldRoot } from './switch-root.ts';
 import { moveSystemToTmpfs } from './system-root.ts';
+import { resolveIdentity, type Identity } from './users.ts';
 
 interface Step {
   name: string;
@@ -145,6 +146,24 @@ async function freeInitramfs(): Promise<void> {
   }
 }
 
+/** Who --user names, in the new root's own /etc/passwd and /etc/group. */
+function commandIdentity(user: string): Identity {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  try {
+    const identity = resolveIdentity(user, read('/etc/passwd'), read('/etc/group'));
+    debug(`run as ${JSON.stringify(identity)}`);
+    return identity;
+  } catch (cause) {
+    return fatal('start command', cause);
+  }
+}
+
 async function boot(): Promise<never> {
   debug('init started');
   for (const step of steps) {
@@ -170,8 +189,9 @@ async function boot(): Promise<never> {
   } catch (cause) {
     fatal('start command', new Error(`working directory ${request.cwd}: ${errnoOf(cause)}`));
   }
+  const identity = request.user === undefined ? undefined : commandIdentity(request.user);
   const io = openCommandIo(request);
-  const ended = runCommand(request, commandEnvironment(env, request.env), io.stdio);
+  const ended = runCommand(request, commandEnvironment(identity ? { ...env, HOME: identity.home } : env, request.env), io.stdio, identity);
   io.started();
   // The command runs already: the initramfs goes while it does.
   const freed = freeInitramfs();

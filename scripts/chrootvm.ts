@@ -153,6 +153,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
         ]),
     ),
     interactive,
+    ...(options.user ? { user: options.user } : {}),
     ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
   };
   const tooBig = execLimitProblem(request);

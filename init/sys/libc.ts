@@ -171,6 +171,32 @@ export function setHostname(name: string): void {
   check(`sethostname(${name})`, 'sethostname', [Type.String, Type.U64], [name, Buffer.byteLength(name)]);
 }
 
+function setIds(uid: number, gid: number, groups: readonly number[]): void {
+  const list = allocate(4 * Math.max(groups.length, 1));
+  groups.forEach((group, index) => list.bytes.writeUInt32LE(group, 4 * index));
+  check(`setgroups(${groups.join(',')})`, 'setgroups', [Type.U64, Type.BigInt], [groups.length, list.address]);
+  // The saved ids stay 0: that is what lets PID 1 become root again afterwards.
+  check(`setresgid(${gid}, ${gid}, 0)`, 'setresgid', [Type.U64, Type.U64, Type.U64], [gid, gid, 0]);
+  check(`setresuid(${uid}, ${uid}, 0)`, 'setresuid', [Type.U64, Type.U64, Type.U64], [uid, uid, 0]);
+}
+
+/**
+ * Runs `start` (which spawns a child) as user `uid`, group `gid` with supplementary `groups`, then
+ * makes PID 1 root again. posix_spawn cannot change a child's ids, and PID 1 must not fork; so PID 1
+ * takes the ids for the moment of the spawn (the child's exec then sets its saved ids to them too),
+ * keeping 0 as its saved ids, and returns to 0, which brings its capabilities back.
+ */
+export function spawnAsUser<T>(identity: { uid: number; gid: number; groups: readonly number[] }, start: () => T): T {
+  setIds(identity.uid, identity.gid, identity.groups);
+  try {
+    return start();
+  } finally {
+    check('setresuid(0, 0, 0)', 'setresuid', [Type.U64, Type.U64, Type.U64], [0, 0, 0]);
+    check('setresgid(0, 0, 0)', 'setresgid', [Type.U64, Type.U64, Type.U64], [0, 0, 0]);
+    check('setgroups()', 'setgroups', [Type.U64, Type.BigInt], [0, NULL]);
+  }
+}
+
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;

@@ -44,6 +44,8 @@ export interface ChrootvmOptions {
   timeoutSeconds?: number;
   /** -e/--env and --env-file, in order: later entries win. */
   env: EnvOption[];
+  /** -u/--user: `USER[:GROUP]` of the rootfs to run the command as. */
+  user?: string;
   /** -w/--workdir: the guest directory the command starts in. */
   workdir?: string;
   /** --hostname: the guest's name (default: the rootfs's /etc/hostname, else its name, else localhost). */
@@ -80,6 +82,8 @@ expired.
   -e, --env KEY=VALUE   set KEY in the command's environment; --env KEY takes our value of KEY
                         (left unset when we have none); repeatable, later ones win
   --env-file FILE       KEY=VALUE lines (or KEY, as --env KEY); blank lines and # comments skipped
+  -u, --user USER[:GROUP]  run the command as USER (a name or a number) of ROOTFS's /etc/passwd,
+                        with its supplementary groups and HOME (unknown: 125)
   -w, --workdir DIR     start the command in the guest directory DIR (absolute; default: the
                         current directory's place in the guest when it lies in a share, else /)
   --hostname NAME       the guest's hostname (default: ROOTFS's /etc/hostname, else the name of
@@ -92,9 +96,9 @@ Without --kernel or --kernel-from, an image or a whole-system initrd boots the r
 kernel if it has one, else the host's running kernel when its image and modules are readable.
 `;
 
-const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir'];
+const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user'];
 /** Short spellings of value options. */
-const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir' };
+const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir', '-u': '--user' };
 /** Repeatable options whose values keep their order and their bytes. */
 const ENV_OPTIONS: Record<string, EnvOption['kind']> = { '-e': 'env', '--env': 'env', '--env-file': 'env-file' };
 const TWO_VALUE_OPTIONS = { '--mount': false, '--mount-ro': true } as const;
@@ -204,6 +208,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     accel: accel as AccelRequest,
     timeoutSeconds: parsed.timeout === undefined ? undefined : timeoutSeconds(parsed.timeout),
     env,
+    user: parsed.user || undefined,
     workdir,
     hostname,
     debug: Boolean(parsed.debug),

@@ -3,7 +3,7 @@
  * loopback, and a hostname.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { chrootvm, linkedDemoCopy, requireDemoRootfs, shell, skipWithoutQemu, TEST_TMP, VM_TEST_TIMEOUT_MS } from './harness.ts';
@@ -80,5 +80,31 @@ describe('guest environment', () => {
     assert.deepEqual({ status: timeout.status, stderr: timeout.stderr.split('\n')[0] }, { status: 125, stderr: 'chrootvm: --timeout can be at most 2147483 seconds (about 24 days), not "2147484"' });
     const cache = await shell('XDG_CACHE_HOME=/proc/virtinitrd-nope "$CHROOTVM" "$ROOTFS" true').result;
     assert.deepEqual({ status: cache.status, stderr: cache.stderr }, { status: 125, stderr: 'chrootvm: building the initrd: cannot make the directory /proc/virtinitrd-nope: ENOENT\n' });
+  });
+
+  test('-u USER: the rootfs\'s user and groups, its HOME, and files it makes in a share are its own', vm, async () => {
+    const root = await linkedDemoCopy('with-users', async (tree) => {
+      // New files, not writes through the hard links: the demo's own stay as they are.
+      await rm(join(tree, 'etc/passwd'));
+      await rm(join(tree, 'etc/group'));
+      await writeFile(join(tree, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:Builder:/home/builder:/bin/sh\n');
+      await writeFile(join(tree, 'etc/group'), 'root:x:0:\nbuilder:x:1000:\nkvm:x:108:builder\nusers:x:100:\n');
+    });
+    const share = await mkdtemp(join(TEST_TMP, 'user-share-'));
+    await chmod(share, 0o777);
+    // The kernel keeps supplementary groups sorted.
+    const byName = await chrootvm(['-u', 'builder', '--mount', 'out', share, root, 'sh', '-c', 'id; echo "$HOME"; touch /run/mnt/out/mine']);
+    assert.deepEqual(
+      { status: byName.status, stdout: byName.stdout },
+      { status: 0, stdout: 'uid=1000(builder) gid=1000(builder) groups=108(kvm),1000(builder)\n/home/builder\n' },
+      byName.stderr,
+    );
+    const made = await stat(join(share, 'mine'));
+    assert.deepEqual([made.uid, made.gid], [1000, 1000]);
+    const byNumber = await chrootvm(['--user', '1000:100', root, 'id']);
+    assert.equal(byNumber.stdout, 'uid=1000(builder) gid=100(users) groups=100(users),108(kvm)\n', byNumber.stderr);
+    const unknown = await chrootvm(['-u', 'nosuch', root, 'id']);
+    assert.equal(unknown.status, 125);
+    assert.match(unknown.stderr, /user nosuch is not in the guest's \/etc\/passwd/);
   });
 });

@@ -29,6 +29,8 @@ test('encodeRunRequest: one JSON line, every byte string in base64', () => {
 test('decodeRunRequest: the request round trips byte for byte, non-UTF-8 included', () => {
   const line = encodeRunRequest(REQUEST).trimEnd();
   assert.deepEqual(decodeRunRequest(line), REQUEST);
+  const asUser = { ...REQUEST, user: 'builder:kvm' };
+  assert.deepEqual(decodeRunRequest(encodeRunRequest(asUser).trimEnd()), asUser);
 });
 
 const SHAPE = 'run request: expected {"run": {argv: [base64, ...], env: [base64...], cwd: base64, interactive: boolean}}';
@@ -45,6 +47,7 @@ const DECODE_ERRORS: Array<[string, string, string]> = [
   ['cwd not a string', wire({ cwd: 1 }), SHAPE],
   ['interactive not a boolean', wire({ interactive: 'yes' }), SHAPE],
   ['size not integers', wire({ size: { rows: '24', columns: 80 } }), 'run request: size must be {rows: integer, columns: integer}'],
+  ['user not a string', wire({ user: 1000 }), 'run request: user must be a string'],
   ['a NUL inside an argument', wire({ argv: [Buffer.from('a\0b').toString('base64')] }), 'run request: a string holds a NUL byte'],
 ];
 

@@ -16,6 +16,7 @@ const DEFAULTS: ChrootvmOptions = {
   accel: 'auto',
   timeoutSeconds: undefined,
   env: [],
+  user: undefined,
   workdir: undefined,
   hostname: undefined,
   debug: false,
@@ -54,6 +55,8 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--hostname', 'builder', '/srv/root'], { hostname: 'builder' }],
   [['-w', '/src', '/srv/root', 'make'], { workdir: '/src', command: ['make'] }],
   [['--workdir=/src', '/srv/root'], { workdir: '/src' }],
+  [['-u', 'builder:kvm', '/srv/root', 'id'], { user: 'builder:kvm', command: ['id'] }],
+  [['--user=1000', '/srv/root'], { user: '1000' }],
   [
     ['-e', 'A=1', '--env-file', 'vars', '--env=B', '--env-file=more', '/srv/root', '-e', 'X'],
     {
