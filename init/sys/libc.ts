@@ -187,10 +187,11 @@ function setIds(uid: number, gid: number, groups: readonly number[]): void {
  * keeping 0 as its saved ids, and returns to 0, which brings its capabilities back.
  */
 export function spawnAsUser<T>(identity: { uid: number; gid: number; groups: readonly number[] }, start: () => T): T {
-  setIds(identity.uid, identity.gid, identity.groups);
   try {
+    setIds(identity.uid, identity.gid, identity.groups);
     return start();
   } finally {
+    // Also after a failure halfway: whatever was taken, root comes back.
     check('setresuid(0, 0, 0)', 'setresuid', [Type.U64, Type.U64, Type.U64], [0, 0, 0]);
     check('setresgid(0, 0, 0)', 'setresgid', [Type.U64, Type.U64, Type.U64], [0, 0, 0]);
     check('setgroups()', 'setgroups', [Type.U64, Type.BigInt], [0, NULL]);
