@@ -6,12 +6,12 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCmdline, type BootConfig } from './cmdline.ts';
-import { createDeviceNodes } from './devices.ts';
-import { fatal } from './fatal.ts';
-import { chooseGuestHostname } from './hostname.ts';
 import { openCommandIo } from './command-io.ts';
 import type { RunRequest } from './control-protocol.ts';
 import { ControlPort } from './control.ts';
+import { createDeviceNodes } from './devices.ts';
+import { fatal } from './fatal.ts';
+import { chooseGuestHostname } from './hostname.ts';
 import { cleanEnvironment, commandEnvironment, execInit, runCommand } from './launch.ts';
 import { debug, setVerbose, warn } from './log.ts';
 import { loadModules } from './modules.ts';
