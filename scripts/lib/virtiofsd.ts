@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { findOnPath, isExecutableFile } from './processes.ts';
+import { currentPrivilege, rootIsMountPoint } from './user-namespace.ts';
 
 export type Flavour = 'rust' | 'c';
 
@@ -88,42 +89,64 @@ const cacheFor = (share: VirtiofsdShare): 'always' | 'auto' => (share.readonly ?
 const fuseOptValue = (value: string): string => value.replace(/[\\,]/g, '\\$&');
 
 /**
- * Whether inReadonlyView works here: root, util-linux's unshare, and a root directory that is a
- * mount point. Inside a chroot it is not, so `unshare --propagation private` fails (EINVAL), and a
- * bind mount without private propagation would appear in the host's mount table too.
+ * Whether a daemon can have a mount namespace of its own (inPrivateView): as root or as root of
+ * our user namespace, with util-linux's unshare, and a root directory that is a mount point. Inside
+ * a chroot it is not, so `unshare --propagation private` fails (EINVAL), and a mount without
+ * private propagation would appear in the host's mount table too.
  */
-export async function canBindReadonly(env: NodeJS.ProcessEnv): Promise<boolean> {
-  if (process.getuid?.() !== 0 || (await findOnPath('unshare', env)) === undefined) return false;
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  // The fifth field is the mount point, relative to our root.
-  return mountinfo.split('\n').some((line) => line.split(' ')[4] === '/');
+export async function canMakePrivateView(env: NodeJS.ProcessEnv): Promise<boolean> {
+  if (currentPrivilege().kind === 'user' || (await findOnPath('unshare', env)) === undefined) return false;
+  return rootIsMountPoint(await readFile('/proc/self/mountinfo', 'utf8'));
 }
 
-/**
- * Runs a daemon in a private mount namespace where `dir` is a read-only bind mount of itself: the
- * host kernel then refuses every write through it, whatever the guest remounts. The host's own
- * mount table is untouched. Needs root (CAP_SYS_ADMIN) and util-linux's unshare.
- */
-export function inReadonlyView(dir: string, argv: readonly string[]): string[] {
+export interface PrivateView {
+  /** A read-only bind mount of this directory over itself: the host kernel then refuses every write through it, whatever the guest remounts. */
+  readonlyDir?: string;
+  /**
+   * A tmpfs of its own at /var/run: the C virtiofsd keeps a pid file in /var/run/virtiofsd, which
+   * only the host's root may create, so in a user namespace it needs its own.
+   */
+  privateRun: boolean;
+}
+
+/** Runs a daemon in a private mount namespace set up as `view` says; the host's own mount table is untouched. */
+export function inPrivateView(view: PrivateView, argv: readonly string[]): string[] {
+  const steps = [
+    ...(view.privateRun ? ['mount -t tmpfs -o mode=0755 virtiofsd-run /var/run', 'mkdir /var/run/virtiofsd'] : []),
+    // The remount repeats the mount's other flags (nosuid, nodev, noexec, atime): in a user
+    // namespace they are locked, and a remount that would clear one is refused.
+    ...(view.readonlyDir !== undefined
+      ? ['mount --bind -- "$1" "$1"', 'flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1)', 'mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1"']
+      : []),
+  ];
   return [
     'unshare', '--mount', '--propagation', 'private', '--',
-    'sh', '-c', 'mount --bind -- "$1" "$1" && mount -o remount,bind,ro -- "$1" "$1" && shift && exec "$@"',
-    'virtiofsd-readonly', dir, ...argv,
+    'sh', '-c', [...steps, 'shift', 'exec "$@"'].join(' && '),
+    'virtiofsd-view', view.readonlyDir ?? '', ...argv,
   ];
+}
+
+/** What the host lets a virtiofsd do, beyond its flavour. */
+export interface DaemonHost {
+  /** The binary offers `--readonly` (host-side enforcement). */
+  readonlyOption: boolean;
+  /** canMakePrivateView. */
+  privateView: boolean;
+  /** We run as root of a user namespace (rootless use). */
+  userNamespace: boolean;
 }
 
 /**
  * The command line of one virtiofsd serving one share. `readonlyEnforced` is
  * true when the host refuses writes (virtiofsd's own --readonly, or a read-only
- * bind mount when we may make one); otherwise a read-only share relies on the
+ * bind mount in a private view); otherwise a read-only share relies on the
  * guest mounting it read-only.
  */
 export function virtiofsdArgv(
   flavour: Flavour,
   binary: string,
   share: VirtiofsdShare,
-  readonlyOption: boolean = flavour === 'rust',
-  bindReadonly = false,
+  host: DaemonHost = { readonlyOption: flavour === 'rust', privateView: false, userNamespace: false },
 ): { argv: string[]; readonlyEnforced: boolean } {
   const cache = cacheFor(share);
   // sandbox=chroot: confines the daemon to the shared directory without
@@ -134,10 +157,11 @@ export function virtiofsdArgv(
       '-o', 'sandbox=chroot', '-o', `cache=${cache}`, '-o', 'log_level=err',
     ];
     // The C virtiofsd has no read-only mode of its own.
-    const readonlyEnforced = share.readonly && bindReadonly;
-    return { argv: readonlyEnforced ? inReadonlyView(share.dir, argv) : argv, readonlyEnforced };
+    const readonlyEnforced = share.readonly && host.privateView;
+    const view: PrivateView = { ...(readonlyEnforced ? { readonlyDir: share.dir } : {}), privateRun: host.userNamespace };
+    return { argv: readonlyEnforced || view.privateRun ? inPrivateView(view, argv) : argv, readonlyEnforced };
   }
-  const readonlyEnforced = share.readonly && readonlyOption;
+  const readonlyEnforced = share.readonly && host.readonlyOption;
   return {
     argv: [
       binary, '--socket-path', share.socket, '--shared-dir', share.dir,

@@ -16,7 +16,8 @@ import type { RunEnd } from './outcome.ts';
 import { qemuArgv, type Accel } from './plan.ts';
 import { describeExit, dieWithUsPrefix, findOnPath, start, stop, waitForSocket, type Started } from './processes.ts';
 import { listenForQmp, shutdownReason } from './qmp.ts';
-import { canBindReadonly, findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
+import { currentPrivilege } from './user-namespace.ts';
+import { canMakePrivateView, findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
 
 export interface VmShare {
   tag: string;
@@ -89,13 +90,12 @@ const DAEMON_EXIT_GRACE_MS = 2000;
 async function startDaemons(spec: VmSpec, dieWithUs: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
-  // Root can give a C virtiofsd a read-only view of a read-only share (see inReadonlyView).
-  const bindReadonly = await canBindReadonly(process.env);
+  const host = { readonlyOption, privateView: await canMakePrivateView(process.env), userNamespace: currentPrivilege().kind === 'user-namespace' };
   spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons: { tag: string; daemon: Started; socket: string }[] = [];
   for (const [index, share] of spec.shares.entries()) {
     const socket = socketPath(spec.workdir, shareSocketName(index));
-    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, readonlyOption, bindReadonly);
+    const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, host);
     if (share.readonly) {
       spec.log?.(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
     }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { formatBootParameters, type BootConfig } from '../../init/cmdline.ts';
 import type { Status } from '../../init/status-line.ts';
-import { canBindReadonly, findVirtiofsd, inspectVirtiofsd } from '../../scripts/lib/virtiofsd.ts';
+import { canMakePrivateView, findVirtiofsd, inspectVirtiofsd } from '../../scripts/lib/virtiofsd.ts';
 import { demoKernel } from '../demo.ts';
 import {
   assertNothingLeft,
@@ -525,7 +525,7 @@ describe('faults: a guest root user against read-only shares', () => {
     // The Rust virtiofsd's --readonly refuses writes itself; a C virtiofsd (Debian 12) run by root
     // serves a read-only bind mount, outside a chroot. Otherwise read-only is only the guest's
     // mount flag, which a guest root user can lift (README, Security).
-    const enforced = readonlyOption || (await canBindReadonly(process.env));
+    const enforced = readonlyOption || (await canMakePrivateView(process.env));
     assert.equal(
       result.stdout,
       enforced

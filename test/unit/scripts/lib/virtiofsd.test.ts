@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  canBindReadonly,
-  detectFlavour, findVirtiofsd, helpHasReadonly, inReadonlyView, inspectVirtiofsd, virtiofsdArgv,
+  canMakePrivateView,
+  detectFlavour, findVirtiofsd, helpHasReadonly, inPrivateView, inspectVirtiofsd, virtiofsdArgv,
 } from '../../../../scripts/lib/virtiofsd.ts';
 
 const FIXTURES = new URL('../../../fixtures/virtiofsd/', import.meta.url);
@@ -57,6 +57,8 @@ test('detectFlavour: unknown help text is an error saying what was looked for', 
 
 const RO = { socket: '/run/vm/rootfs.sock', dir: '/srv/root', readonly: true };
 const RW = { socket: '/run/vm/data.sock', dir: '/home/u/data', readonly: false };
+const C_AS_ROOT = { readonlyOption: false, privateView: true, userNamespace: false };
+const C_ROOTLESS = { readonlyOption: false, privateView: true, userNamespace: true };
 
 const ARGVS: Array<[string, ReturnType<typeof virtiofsdArgv>, ReturnType<typeof virtiofsdArgv>]> = [
   ['C, read-only share', virtiofsdArgv('c', C_BINARY, RO), {
@@ -64,14 +66,29 @@ const ARGVS: Array<[string, ReturnType<typeof virtiofsdArgv>, ReturnType<typeof 
       '-o', 'cache=always', '-o', 'log_level=err'],
     readonlyEnforced: false,
   }],
-  ['C, read-only share, run by root: a read-only bind mount in its own mount namespace', virtiofsdArgv('c', C_BINARY, RO, false, true), {
+  ['C, read-only share, run by root: a read-only bind mount in its own mount namespace', virtiofsdArgv('c', C_BINARY, RO, C_AS_ROOT), {
     argv: ['unshare', '--mount', '--propagation', 'private', '--',
-      'sh', '-c', 'mount --bind -- "$1" "$1" && mount -o remount,bind,ro -- "$1" "$1" && shift && exec "$@"', 'virtiofsd-readonly', '/srv/root',
+      'sh', '-c', 'mount --bind -- "$1" "$1" && flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1) && mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1" && shift && exec "$@"', 'virtiofsd-view', '/srv/root',
       C_BINARY, '--socket-path=/run/vm/rootfs.sock', '-o', 'source=/srv/root', '-o', 'sandbox=chroot',
       '-o', 'cache=always', '-o', 'log_level=err'],
     readonlyEnforced: true,
   }],
-  ['C, writable share, run by root: no read-only view', virtiofsdArgv('c', C_BINARY, RW, false, true), {
+  ['C, read-only share, rootless: its own /var/run as well', virtiofsdArgv('c', C_BINARY, RO, C_ROOTLESS), {
+    argv: ['unshare', '--mount', '--propagation', 'private', '--',
+      'sh', '-c', 'mount -t tmpfs -o mode=0755 virtiofsd-run /var/run && mkdir /var/run/virtiofsd && mount --bind -- "$1" "$1" && flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1) && mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1" && shift && exec "$@"',
+      'virtiofsd-view', '/srv/root',
+      C_BINARY, '--socket-path=/run/vm/rootfs.sock', '-o', 'source=/srv/root', '-o', 'sandbox=chroot',
+      '-o', 'cache=always', '-o', 'log_level=err'],
+    readonlyEnforced: true,
+  }],
+  ['C, writable share, rootless: only its own /var/run', virtiofsdArgv('c', C_BINARY, RW, C_ROOTLESS), {
+    argv: ['unshare', '--mount', '--propagation', 'private', '--',
+      'sh', '-c', 'mount -t tmpfs -o mode=0755 virtiofsd-run /var/run && mkdir /var/run/virtiofsd && shift && exec "$@"', 'virtiofsd-view', '',
+      C_BINARY, '--socket-path=/run/vm/data.sock', '-o', 'source=/home/u/data', '-o', 'sandbox=chroot',
+      '-o', 'cache=auto', '-o', 'log_level=err'],
+    readonlyEnforced: false,
+  }],
+  ['C, writable share, run by root: no private view', virtiofsdArgv('c', C_BINARY, RW, C_AS_ROOT), {
     argv: [C_BINARY, '--socket-path=/run/vm/data.sock', '-o', 'source=/home/u/data', '-o', 'sandbox=chroot',
       '-o', 'cache=auto', '-o', 'log_level=err'],
     readonlyEnforced: false,
@@ -96,7 +113,7 @@ const ARGVS: Array<[string, ReturnType<typeof virtiofsdArgv>, ReturnType<typeof 
       '--cache', 'auto', '--sandbox', 'chroot', '--log-level', 'error'],
     readonlyEnforced: false,
   }],
-  ['older Rust without --readonly, read-only share', virtiofsdArgv('rust', '/usr/bin/virtiofsd', RO, false), {
+  ['older Rust without --readonly, read-only share', virtiofsdArgv('rust', '/usr/bin/virtiofsd', RO, { readonlyOption: false, privateView: false, userNamespace: false }), {
     argv: ['/usr/bin/virtiofsd', '--socket-path', '/run/vm/rootfs.sock', '--shared-dir', '/srv/root',
       '--cache', 'always', '--sandbox', 'chroot', '--log-level', 'error'],
     readonlyEnforced: false,
@@ -183,12 +200,12 @@ test('findVirtiofsd: nothing found lists what was tried and where Debian ships i
   });
 }));
 
-const noReadonlyView = (await canBindReadonly(process.env)) ? false : 'a private read-only bind mount needs root, unshare, and / as a mount point (not a chroot)';
-test('inReadonlyView: the command cannot write the directory, and the host mount table is untouched', { skip: noReadonlyView }, () => withTemp(async (dir) => {
+const noPrivateView = (await canMakePrivateView(process.env)) ? false : 'a private mount namespace needs root, unshare, and / as a mount point (not a chroot)';
+test('inPrivateView: the command cannot write the read-only directory, and the host mount table is untouched', { skip: noPrivateView }, () => withTemp(async (dir) => {
   await writeFile(join(dir, 'kept'), 'original\n');
-  const argv = inReadonlyView(dir, ['sh', '-c', 'echo changed > "$0/kept"; echo "status $?"', dir]);
+  const argv = inPrivateView({ readonlyDir: dir, privateRun: true }, ['sh', '-c', 'echo changed > "$0/kept"; echo "status $?"; touch /var/run/virtiofsd/pid && echo "own run"', dir]);
   const run = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
-  assert.equal(run.stdout, 'status 2\n');
+  assert.equal(run.stdout, 'status 2\nown run\n');
   assert.match(run.stderr, /Read-only file system/);
   assert.equal(await readFile(join(dir, 'kept'), 'utf8'), 'original\n');
   assert.doesNotMatch(await readFile('/proc/self/mountinfo', 'utf8'), new RegExp(dir));
