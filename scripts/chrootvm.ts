@@ -26,6 +26,7 @@ import { versionLine } from './lib/package-version.ts';
 import { argumentBytes } from './lib/raw-arguments.ts';
 import { makeRunDirectory } from './lib/run-directory.ts';
 import { usageErrorText } from './lib/usage.ts';
+import { currentPrivilege, describePrivilege, gatherRootlessFacts, rootlessProblem } from './lib/user-namespace.ts';
 import { runVm } from './lib/vm.ts';
 import { extractVmlinux } from './lib/vmlinux.ts';
 
@@ -108,6 +109,10 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const log = (text: string) => {
     if (options.debug) process.stderr.write(`chrootvm: ${text}\n`);
   };
+  // Before anything is built: an ordinary user outside a namespace of its own cannot run virtiofsd.
+  const privilege = currentPrivilege();
+  if (privilege.kind === 'user') fail(rootlessProblem(await gatherRootlessFacts(process.env)));
+  log(describePrivilege(privilege));
   const workdir = await makeRunDirectory(tmpdir(), 'chrootvm');
   cleanup.add(`temporary directory ${workdir}`, () => removeTree(workdir));
   const shares = await checkShares(options.shares);

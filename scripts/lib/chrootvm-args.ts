@@ -94,6 +94,8 @@ expired.
 
 Without --kernel or --kernel-from, an image or a whole-system initrd boots the rootfs's own
 kernel if it has one, else the host's running kernel when its image and modules are readable.
+An ordinary user's chrootvm runs as root of a user namespace of its own (the user's files are
+root's in the guest; it needs the user's subordinate ids and the package uidmap): see the README.
 `;
 
 const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user'];
