@@ -30,6 +30,7 @@ interface Attributes {
 const IMPLICIT_DIRECTORY: Attributes = { mode: 0o755 };
 const DEVICE_TYPES = { 'character-device': 'c', 'block-device': 'b', fifo: 'p' } as const;
 const SKIP_DEVICES = 'device nodes and fifos (creating them needs root)';
+const OWNERS_OUTSIDE_NAMESPACE = "owners outside the user namespace's ids (left as the user's)";
 
 function attributesOf(header: tar.Headers): Attributes {
   return {
@@ -45,14 +46,16 @@ function isUnder(path: string, top: string): boolean {
 }
 
 export interface TreeWriterOptions {
-  /** Whether to chown and create device nodes: only root may. */
-  privileged: boolean;
+  /** Whether to chown: root may, and root of a user namespace for the ids it maps. */
+  chown: boolean;
+  /** Whether to create device nodes and fifos: only the host's root may. */
+  deviceNodes: boolean;
   budget: Budget;
 }
 
 export class TreeWriter {
   readonly root: string;
-  private readonly privileged: boolean;
+  private readonly options: TreeWriterOptions;
   private readonly budget: Budget;
   // Real directories (relative paths) seen since they were last changed: saves an lstat per
   // parent per entry in big layers.
@@ -65,7 +68,7 @@ export class TreeWriter {
 
   constructor(root: string, options: TreeWriterOptions) {
     this.root = root;
-    this.privileged = options.privileged;
+    this.options = options;
     this.budget = options.budget;
   }
 
@@ -85,7 +88,7 @@ export class TreeWriter {
       return;
     }
     const type = header.type ?? 'file';
-    if (type in DEVICE_TYPES && !this.privileged) return this.skip(SKIP_DEVICES);
+    if (type in DEVICE_TYPES && !this.options.deviceNodes) return this.skip(SKIP_DEVICES);
     if (!['directory', 'file', 'contiguous-file', 'symlink', 'link', ...Object.keys(DEVICE_TYPES)].includes(type)) {
       return this.skip(`entries of type ${type}`);
     }
@@ -121,11 +124,23 @@ export class TreeWriter {
       const absolute = join(this.root, relative);
       const info = await lstat(absolute).catch(() => undefined);
       if (!info?.isDirectory()) continue;
-      if (this.privileged && attributes.uid !== undefined) await chown(absolute, attributes.uid, attributes.gid ?? 0);
+      await this.own(absolute, attributes, chown);
       await chmod(absolute, attributes.mode);
       if (attributes.mtime) await utimes(absolute, attributes.mtime, attributes.mtime);
     }
     return [...this.skipped].map(([what, count]) => `skipped ${count} ${what}`);
+  }
+
+  /**
+   * Gives `path` the entry's owner, when we may. In a user namespace an id it does not map cannot
+   * be set (EINVAL): the entry stays the user's, and the warnings count it.
+   */
+  private async own(path: string, { uid, gid }: { uid?: number; gid?: number }, change: typeof chown): Promise<void> {
+    if (!this.options.chown || uid === undefined) return;
+    await change(path, uid, gid ?? 0).catch((cause: NodeJS.ErrnoException) => {
+      if (cause.code !== 'EINVAL') throw cause;
+      this.skip(OWNERS_OUTSIDE_NAMESPACE);
+    });
   }
 
   private skip(what: string): void {
@@ -188,7 +203,7 @@ export class TreeWriter {
   private async setAttributes(path: string, header: tar.Headers): Promise<void> {
     const { mode, uid, gid, mtime } = attributesOf(header);
     // chown before chmod: chown clears the setuid and setgid bits.
-    if (this.privileged && uid !== undefined) await chown(path, uid, gid ?? 0);
+    await this.own(path, { uid, gid }, chown);
     await chmod(path, mode);
     if (mtime) await utimes(path, mtime, mtime);
   }
@@ -208,7 +223,7 @@ export class TreeWriter {
   private async writeSymlink(absolute: string, header: tar.Headers): Promise<void> {
     if (!header.linkname) throw new Error(`symlink "${header.name}" has no target`);
     await symlink(header.linkname, absolute);
-    if (this.privileged && header.uid !== undefined) await lchown(absolute, header.uid, header.gid ?? 0);
+    await this.own(absolute, header, lchown);
     if (header.mtime) await lutimes(absolute, header.mtime, header.mtime);
   }
 

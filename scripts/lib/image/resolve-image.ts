@@ -17,6 +17,7 @@ import { planImage, type ImageKind, type LayerSource } from './plan.ts';
 import { DEFAULT_PLATFORM, type Platform } from './platform.ts';
 import { decoder, forEachTarEntry, readHead } from './tar-read.ts';
 import { hashFile } from '../hash-file.ts';
+import { currentPrivilege } from '../user-namespace.ts';
 
 export type { ImageKind } from './plan.ts';
 
@@ -27,8 +28,6 @@ export interface ResolveImageOptions {
   platform?: Platform;
   /** Overrides of DEFAULT_LIMITS. */
   limits?: Partial<Limits>;
-  /** chown entries and create device nodes; default: whether we run as root (only root may). */
-  privileged?: boolean;
   /** Progress lines (extracting layer N/M …). */
   log?: (text: string) => void;
 }
@@ -97,7 +96,9 @@ export async function resolveImage(path: string, options: ResolveImageOptions = 
     const layers = await plan.layers(join(temporary.path, 'layers'), new Budget(limits, source));
     const tree = join(temporary.path, 'tree');
     await mkdir(tree, { mode: 0o700 });
-    const writer = new TreeWriter(tree, { privileged: options.privileged ?? process.getuid?.() === 0, budget: new Budget(limits, source) });
+    // Root of a user namespace owns entries as the image says, within the ids it maps (README: Rootless use).
+    const privilege = currentPrivilege().kind;
+    const writer = new TreeWriter(tree, { chown: privilege !== 'user', deviceNodes: privilege === 'root', budget: new Budget(limits, source) });
     for (const [i, layer] of layers.entries()) {
       log(`image ${source}: extracting layer ${i + 1}/${layers.length} ${layer.digest ?? layer.diffId ?? ''}`.trimEnd());
       await applyLayer(writer, layer);

@@ -29,7 +29,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }): Promise<S
 }
 
 async function apply(root: string, layers: readonly FixtureEntry[][], { privileged = false, limits = {} }: { privileged?: boolean; limits?: Partial<Limits> } = {}): Promise<string[]> {
-  const writer = new TreeWriter(root, { privileged, budget: new Budget({ ...DEFAULT_LIMITS, ...limits }, 'test image') });
+  const writer = new TreeWriter(root, { chown: privileged, deviceNodes: privileged, budget: new Budget({ ...DEFAULT_LIMITS, ...limits }, 'test image') });
   for (const layer of layers) {
     writer.beginLayer();
     await forEachTarEntry(Readable.from([await tarOf(layer)]), [], (entry) => writer.write(entry));
@@ -257,7 +257,7 @@ test('long names and link targets: PAX records and GNU long-name headers', async
   const paxName = `${'p'.repeat(120)}/${'q'.repeat(120)}`;
   const target = `${'t'.repeat(200)}/x`;
   const gnuName = `${'g'.repeat(130)}/file`;
-  const writer = new TreeWriter(root, { privileged: false, budget: new Budget(DEFAULT_LIMITS, 'test image') });
+  const writer = new TreeWriter(root, { chown: false, deviceNodes: false, budget: new Budget(DEFAULT_LIMITS, 'test image') });
   writer.beginLayer();
   const pax = await tarOf([{ name: paxName, content: 'pax' }, { name: 'link', type: 'symlink', linkname: target }]);
   const gnu = asGnuLongName(await tarOf([{ name: '././@LongLink', content: `${gnuName}\0` }, { name: 'truncated', content: 'gnu' }]));
