@@ -16,7 +16,7 @@ import { readModule } from './kmod/decompress.ts';
 import { DEFAULT_MODULES } from './kmod/defaults.ts';
 import { initrdModuleNames } from './kmod/layout.ts';
 import { resolveModules } from './kmod/resolve.ts';
-import { systemTree } from './system-tree.ts';
+import { entryMeta, systemTree, type RootOwner } from './system-tree.ts';
 
 export interface InitrdSpec {
   /** Host path of the init executable (the SEA, or osbuild's BINARY). */
@@ -104,8 +104,8 @@ function parentsOf(path: string): string[] {
  * libraries where its ELF headers say). The marker tells the init to boot the system it carries
  * and lists what the system did not have, so the init leaves its own files behind.
  */
-export async function planWholeSystem(spec: InitrdSpec, systemRoot: string): Promise<WholeSystemPlan> {
-  const [system, init] = await Promise.all([systemTree(systemRoot), planInitrd(spec)]);
+export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, rootOwner?: RootOwner): Promise<WholeSystemPlan> {
+  const [system, init] = await Promise.all([systemTree(systemRoot, rootOwner), planInitrd(spec)]);
   const systemPaths = new Set(system.entries.map((entry) => entry.path));
   const initPaths = new Set(init.entries.map((entry) => entry.path));
   // A system directory stays a directory (usr/lib, say); any other clash is the init's.
@@ -135,8 +135,7 @@ export async function planWholeSystem(spec: InitrdSpec, systemRoot: string): Pro
       if (entry.kind !== 'hardlink' || !dropped.has(entry.target)) return entry;
       const source = join(systemRoot, entry.path);
       const stat = await lstat(source);
-      const meta = { uid: stat.uid, gid: stat.gid, mtime: Math.floor(stat.mtimeMs / 1000) };
-      return { kind: 'file', path: entry.path, source, mode: stat.mode & 0o7777, why: entry.why, meta };
+      return { kind: 'file', path: entry.path, source, mode: stat.mode & 0o7777, why: entry.why, meta: entryMeta(stat, rootOwner) };
     }),
   );
   return {

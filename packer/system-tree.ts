@@ -4,6 +4,7 @@
  * followed, so nothing outside the tree is read; sockets and fifos are skipped (a running system
  * makes its own) and reported.
  */
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { deviceNumbers } from '../init/device-numbers.ts';
@@ -15,7 +16,22 @@ export interface SystemTree {
   skipped: string[];
 }
 
-export async function systemTree(root: string): Promise<SystemTree> {
+/** The ids whose files are recorded as root's (mkvirtinitrd --map-root-user): a user's own tree, as a user namespace would show it. */
+export interface RootOwner {
+  uid: number;
+  gid: number;
+}
+
+/** A host file's owner and mtime as its entry records them. */
+export function entryMeta(stat: Stats, rootOwner?: RootOwner): EntryMeta {
+  return {
+    uid: rootOwner && stat.uid === rootOwner.uid ? 0 : stat.uid,
+    gid: rootOwner && stat.gid === rootOwner.gid ? 0 : stat.gid,
+    mtime: Math.floor(stat.mtimeMs / 1000),
+  };
+}
+
+export async function systemTree(root: string, rootOwner?: RootOwner): Promise<SystemTree> {
   const entries: InitrdEntry[] = [];
   const skipped: string[] = [];
   // The first path seen of each multiply-linked inode; later names become hard links to it.
@@ -26,7 +42,7 @@ export async function systemTree(root: string): Promise<SystemTree> {
       const path = posix.join(guestPath, name);
       const host = join(root, path);
       const stat = await lstat(host);
-      const meta: EntryMeta = { uid: stat.uid, gid: stat.gid, mtime: Math.floor(stat.mtimeMs / 1000) };
+      const meta = entryMeta(stat, rootOwner);
       const mode = stat.mode & 0o7777;
       const why = 'the system';
       if (stat.isDirectory()) {

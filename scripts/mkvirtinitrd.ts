@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:os';
 import { stat } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { messageOf } from '../init/sys/errors.ts';
 import { canonical } from '../packer/kmod/names.ts';
 import {
@@ -24,6 +24,7 @@ import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseMkvirtinitrdArgs, parseSourceDateEpoch, USAGE, UsageError, type MkvirtinitrdOptions } from './lib/mkvirtinitrd-args.ts';
 import { versionLine } from './lib/package-version.ts';
 import { usageErrorText } from './lib/usage.ts';
+import { currentPrivilege, ENTER_USER_NAMESPACE, gatherRootlessFacts, rootlessProblem } from './lib/user-namespace.ts';
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -84,14 +85,14 @@ function isInside(path: string, directory: string): boolean {
 }
 
 /** The whole system to pack (a directory, or an image extracted into the cache) and the init. */
-async function planSystem(spec: InitrdSpec, system: NonNullable<MkvirtinitrdOptions['system']>): Promise<WholeSystemPlan> {
+async function planSystem(spec: InitrdSpec, system: NonNullable<MkvirtinitrdOptions['system']>, mapRootUser: boolean): Promise<WholeSystemPlan> {
   const root =
     system.kind === 'rootfs'
       ? resolve(system.path)
       : (await resolveImage(system.path).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))).rootfs;
   const info = await statOrUndefined(root);
   if (!info?.isDirectory()) fail(`--rootfs ${system.path} is not a directory`);
-  return planWholeSystem(spec, root);
+  return planWholeSystem(spec, root, mapRootUser ? { uid: process.getuid!(), gid: process.getgid!() } : undefined);
 }
 
 function findWarnings(options: MkvirtinitrdOptions, plan: InitrdPlan | WholeSystemPlan, init: { init: string; ffiModule?: string }): Warning[] {
@@ -162,7 +163,7 @@ async function run(options: MkvirtinitrdOptions): Promise<number> {
   if (!options.list && options.output !== undefined) await checkOutputDirectory(options.output);
   const init = await chooseInit(options.init);
   const spec = { ...init, moddir: resolve(options.moddir), extraModules: options.modules };
-  const plan = options.system ? await planSystem(spec, options.system) : await planInitrd(spec);
+  const plan = options.system ? await planSystem(spec, options.system, options.mapRootUser) : await planInitrd(spec);
 
   const warnings = findWarnings(options, plan, init);
   const level = options.strict ? 'error' : 'warning';
@@ -211,6 +212,15 @@ async function main(argv: string[]): Promise<number> {
   if (options.version) {
     process.stdout.write(versionLine('mkvirtinitrd'));
     return 0;
+  }
+  if (options.system?.kind === 'image' && currentPrivilege().kind === 'user') {
+    // An image's files keep their owners only when extracted as root of a user namespace: this
+    // command again, entered into one by its launcher (bin/user-namespace.sh).
+    if (process.env[ENTER_USER_NAMESPACE]) {
+      process.stderr.write(`mkvirtinitrd: ${rootlessProblem(await gatherRootlessFacts(process.env))}\n`);
+      return EXIT_FAILURE;
+    }
+    process.execve!(join(projectRoot, 'bin/mkvirtinitrd'), ['mkvirtinitrd', ...argv], { ...process.env, [ENTER_USER_NAMESPACE]: '1' });
   }
   // An exit runs writeFileAtomic's hook, which removes the temporary file: no partial OUTPUT remains.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

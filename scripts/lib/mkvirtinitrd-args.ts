@@ -17,6 +17,8 @@ export interface MkvirtinitrdOptions {
   modules: string[];
   /** --rootfs DIR / --image PATH: a whole system to pack with the init. */
   system?: { kind: 'rootfs' | 'image'; path: string };
+  /** --map-root-user: record the invoking user's files in --rootfs as root's. */
+  mapRootUser: boolean;
   compress: Codec;
   list: boolean;
   strict: boolean;
@@ -48,7 +50,10 @@ works as it is.
   --rootfs DIR        also pack the whole system in DIR: booted without a rootfs= share, the
                       init runs that system from the initramfs (moved onto a tmpfs)
   --image PATH        the same with a container image or rootfs tarball (OCI layout, OCI or
-                      docker archive, .tar/.tar.gz/.tar.zst)
+                      docker archive, .tar/.tar.gz/.tar.zst); an ordinary user extracts it in a
+                      user namespace of its own, so its files keep the image's owners
+  --map-root-user     with --rootfs: record the files and groups the invoking user owns as root's
+                      (a tree a user built as itself; others' owners stay as they are)
   --strict            treat warnings as errors
   -h, --help          show this help
   --version           show the version
@@ -66,7 +71,7 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   const parsed = minimist([...argv], {
     // '_' keeps operands such as a directory called 6 from turning into numbers.
     string: ['module', 'compress', 'rootfs', 'image', '_'],
-    boolean: ['list', 'strict', 'help', 'version'],
+    boolean: ['list', 'strict', 'help', 'version', 'map-root-user'],
     alias: { h: 'help' },
     unknown: (option) => {
       if (option.startsWith('-')) throw new UsageError(`unknown option ${option}`);
@@ -88,8 +93,10 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   if (rootfs !== undefined && image !== undefined) throw new UsageError('--rootfs and --image cannot be given together');
   if (rootfs === '' || image === '') throw new UsageError(`--${rootfs === '' ? 'rootfs' : 'image'} needs a PATH`);
   const system = rootfs !== undefined ? { kind: 'rootfs' as const, path: rootfs } : image !== undefined ? { kind: 'image' as const, path: image } : undefined;
+  const mapRootUser = Boolean(parsed['map-root-user']);
+  if (mapRootUser && system?.kind !== 'rootfs') throw new UsageError('--map-root-user applies to --rootfs DIR only');
   const operands: string[] = parsed._;
-  const base = { modules, compress: compress as Codec, list, strict: Boolean(parsed.strict), help, version, ...(system ? { system } : {}) };
+  const base = { modules, mapRootUser, compress: compress as Codec, list, strict: Boolean(parsed.strict), help, version, ...(system ? { system } : {}) };
   if (help || version) return { ...base, moddir: '' };
   switch (operands.length) {
     case 1:

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CODEC, parseMkvirtinitrdArgs, parseSourceDateEpoch, UsageError, type MkvirtinitrdOptions } from '../../../../scripts/lib/mkvirtinitrd-args.ts';
 
-const defaults: MkvirtinitrdOptions = { moddir: '', modules: [], compress: 'lz4', list: false, strict: false, help: false, version: false };
+const defaults: MkvirtinitrdOptions = { moddir: '', modules: [], mapRootUser: false, compress: 'lz4', list: false, strict: false, help: false, version: false };
 
 const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = [
   { argv: ['/lib/modules/6.1', 'out.cpio'], want: { moddir: '/lib/modules/6.1', output: 'out.cpio' } },
@@ -29,6 +29,7 @@ const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = 
   { argv: ['--version'], want: { version: true } },
   { argv: ['--help', 'too', 'many', 'operands', 'here'], want: { help: true } },
   { argv: ['--rootfs', '/srv/sys', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: '/srv/sys' } } },
+  { argv: ['--rootfs', 'mine', '--map-root-user', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: 'mine' }, mapRootUser: true } },
   { argv: ['--image=alpine.tar.gz', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'alpine.tar.gz' } } },
 ];
 
@@ -53,6 +54,8 @@ const rejected: Array<{ argv: string[]; message: string }> = [
   { argv: ['--rootfs', 'a', '--image', 'b', 'M', 'O'], message: '--rootfs and --image cannot be given together' },
   { argv: ['--rootfs', 'a', '--rootfs', 'b', 'M', 'O'], message: '--rootfs given more than once' },
   { argv: ['M', 'O', '--image'], message: '--image needs a PATH' },
+  { argv: ['--map-root-user', 'M', 'O'], message: '--map-root-user applies to --rootfs DIR only' },
+  { argv: ['--image', 'i.tar', '--map-root-user', 'M', 'O'], message: '--map-root-user applies to --rootfs DIR only' },
 ];
 
 for (const { argv, message } of rejected) {
