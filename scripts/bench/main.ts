@@ -1,7 +1,7 @@
 /**
  * `make bench`: boots one kernel and rootfs as A (chrootvm), B (busybox floor) and C (bare runtime),
  * alternating, then the guest's phases from the init's own log, then the initrd codecs, then the
- * throughput of the command's stdout, stderr and stdin; prints tables and ratios, writes
+ * throughput of the command's stdout, stderr and stdin, then rootless against root; prints tables and ratios, writes
  * build/bench/results.json and build/bench/timeline.svg.
  *
  *   node scripts/bench/main.ts [ROOTFS]     BENCH_RUNS=N (default 5), BENCH_MEMORY=1 (memory bisection)
@@ -19,6 +19,7 @@ import { smallestPassing, steps, type Probe } from './bisect.ts';
 import { benchDirectory, bareSea, floorInitrd, normalInitrd, pruneInitrds } from './builds.ts';
 import { BOOT_SEQUENCE, findMarkers, phasesOf, requireMarkers, span, type Markers } from './log-markers.ts';
 import { computeRatios } from './ratios.ts';
+import { measureRootless } from './rootless.ts';
 import { measureStreams, STREAM_BYTES } from './streams.ts';
 import { summarize, typicalIndex, type Summary } from './stats.ts';
 import { mebibytes, renderTable, seconds } from './table.ts';
@@ -156,6 +157,8 @@ async function main(): Promise<void> {
   await pruneInitrds(directory, [bareInitrd.path, ...codecResults.map((result) => result.path)]);
   progress(`streams: ${mebibytes(STREAM_BYTES)} MiB each way, ${STREAM_BOOTS} boots each, with and without the transfer`);
   const streams = await measureStreams(rootfs, STREAM_BOOTS, BOOT_TIMEOUT_MS, progress);
+  progress(`rootless: ${runs} boots as root and as an ordinary user, alternating`);
+  const rootless = await measureRootless(rootfs, runs, BOOT_TIMEOUT_MS, progress);
   let memorySeconds: number | undefined;
   if (process.env.BENCH_MEMORY === '1') {
     const memoryStarted = performance.now();
@@ -223,8 +226,15 @@ async function main(): Promise<void> {
         result.bytesPerSecond === undefined ? 'within noise' : (result.bytesPerSecond / 1e6).toFixed(1),
       ]),
     ),
+    `Rootless: chrootvm ROOTFS true as root and as an ordinary user (its own user namespace), ${runs} boots each, alternating`,
+    'skipped' in rootless
+      ? `skipped: ${rootless.skipped}\n`
+      : renderTable(['runs as', 'median', 'min', 'max'], [summaryRow('root', rootless.root), summaryRow('ordinary user', rootless.rootless)]),
     'Ratios',
-    renderTable(['ratio', 'value'], ratios.map((ratio) => [ratio.name, ratio.text])),
+    renderTable(['ratio', 'value'], [
+      ...ratios.map((ratio) => [ratio.name, ratio.text]),
+      ...('skipped' in rootless ? [] : [['rootless / root (wall)', `${(rootless.rootless.median / rootless.root.median).toFixed(2)}x`]]),
+    ]),
   ].join('\n');
   process.stdout.write(output);
 
@@ -249,6 +259,7 @@ async function main(): Promise<void> {
     initSteps,
     codecs: codecResults.map(({ path: _path, ...result }) => result),
     streams,
+    rootless,
     sizes: { ...sizes, floorInitrdPath: floor, bareInitrdBytes: bareInitrd.bytes },
     ratios,
     memorySearchSeconds: memorySeconds,
