@@ -12,6 +12,13 @@ export interface Share {
   readonly: boolean;
 }
 
+/**
+ * virtinitrd.overlay=: the root share as the read-only lower layer of an overlayfs, with the upper
+ * layer on a tmpfs (`tmpfs`, or `tmpfs:SIZE` in tmpfs's size= syntax) or on the ext4 filesystem of
+ * the virtio disk with serial SERIAL (`disk:SERIAL`).
+ */
+export type OverlayConfig = { upper: 'tmpfs'; size?: string } | { upper: 'disk'; serial: string };
+
 export interface BootConfig {
   rootfs: string;
   /**
@@ -33,11 +40,13 @@ export interface BootConfig {
   hostname?: string;
   /** How long each share may take to appear (virtinitrd.share_timeout=); the init's default otherwise. */
   shareTimeoutSeconds?: number;
+  overlay?: OverlayConfig;
 }
 
 export const RUN_PARAMETER = 'virtinitrd.run';
 export const SHARE_TIMEOUT_PARAMETER = 'virtinitrd.share_timeout';
 export const HOSTNAME_PARAMETER = 'virtinitrd.hostname';
+export const OVERLAY_PARAMETER = 'virtinitrd.overlay';
 
 export class CmdlineError extends Error {
   constructor(message: string) {
@@ -174,8 +183,12 @@ export function parseCmdline(text: string): BootConfig {
       case SHARE_TIMEOUT_PARAMETER:
         config.shareTimeoutSeconds = parseSeconds(SHARE_TIMEOUT_PARAMETER, value ?? '');
         break;
+      case OVERLAY_PARAMETER:
+        config.overlay = parseOverlay(value ?? '');
+        break;
     }
   }
+  if (config.overlay && config.rw) throw new CmdlineError(`rw and ${OVERLAY_PARAMETER} cannot be given together: the overlay is the writable root`);
   // osbuild boots with `root=rootfs rootfstype=virtiofs` and no rootfs=: the kernel's own way of
   // naming a virtiofs root. rootfs= wins when both are given.
   const named = rootfsTag ?? (rootType === 'virtiofs' && rootDevice ? checkTag('root', rootDevice) : undefined);
@@ -185,6 +198,24 @@ export function parseCmdline(text: string): BootConfig {
   }
   if (tagsSeen.has(config.rootfs)) throw new CmdlineError(`tag "${config.rootfs}" is both the rootfs and a mount`);
   return config;
+}
+
+/** tmpfs's size= syntax: a number of bytes with an optional k, m or g, or a percentage of memory. */
+const TMPFS_SIZE = /^[1-9][0-9]*[kmgKMG%]?$/;
+
+function parseOverlay(value: string): OverlayConfig {
+  const [upper, argument, ...rest] = value.split(':');
+  if (upper === 'tmpfs' && rest.length === 0) {
+    if (argument === undefined) return { upper: 'tmpfs' };
+    if (TMPFS_SIZE.test(argument)) return { upper: 'tmpfs', size: argument };
+  }
+  if (upper === 'disk' && rest.length === 0 && argument && /^[A-Za-z0-9._-]{1,20}$/.test(argument)) return { upper: 'disk', serial: argument };
+  throw new CmdlineError(`${OVERLAY_PARAMETER}=${value}: expected tmpfs, tmpfs:SIZE (as tmpfs's size=, e.g. 512m or 50%) or disk:SERIAL (a virtio disk's serial, at most 20 characters)`);
+}
+
+function formatOverlay(overlay: OverlayConfig): string {
+  if (overlay.upper === 'disk') return `disk:${overlay.serial}`;
+  return overlay.size === undefined ? 'tmpfs' : `tmpfs:${overlay.size}`;
 }
 
 /** A positive number of seconds, fractions allowed. */
@@ -217,6 +248,7 @@ export function formatBootParameters(config: BootConfig): string[] {
   if (config.run) words.push(RUN_PARAMETER);
   if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);
   if (config.hostname !== undefined) words.push(`${HOSTNAME_PARAMETER}=${config.hostname}`);
+  if (config.overlay !== undefined) words.push(`${OVERLAY_PARAMETER}=${formatOverlay(config.overlay)}`);
   if (config.initArgs.length > 0) words.push('--', ...config.initArgs.map((arg) => quoteValue('init argument', arg)));
   return words;
 }

@@ -16,6 +16,7 @@ import { cleanEnvironment, commandEnvironment, execInit, runCommand } from './la
 import { debug, setVerbose, warn } from './log.ts';
 import { loadModules } from './modules.ts';
 import { earlyMounts } from './mounts.ts';
+import { mountOverlayRoot } from './overlay-root.ts';
 import { initrdPaths } from './paths.ts';
 import { findPorts } from './ports.ts';
 import { mountShare } from './shares.ts';
@@ -98,7 +99,9 @@ const steps: Step[] = [
     name: 'prepare the root',
     required: true,
     run() {
-      if (!config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker)) moveSystemToTmpfs(initrdPaths.newRoot, config.rw);
+      // A whole system in the initramfs is a copy in memory already: an overlay over it is that copy, writable.
+      if (!config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker)) moveSystemToTmpfs(initrdPaths.newRoot, config.rw || config.overlay !== undefined);
+      else if (config.overlay) mountOverlayRoot(config.overlay, config.rootfs, initrdPaths.newRoot, shareTimeoutMs());
       else mountShare(config.rootfs, initrdPaths.newRoot, !config.rw, shareTimeoutMs());
     },
   },

@@ -100,6 +100,10 @@ const PARSES: Array<[string, string, Partial<BootConfig>]> = [
   ['share timeout in whole seconds', 'virtinitrd.share_timeout=3', { shareTimeoutSeconds: 3 }],
   ['share timeout with a fraction', 'virtinitrd.share_timeout=0.5', { shareTimeoutSeconds: 0.5 }],
   ['hostname', 'virtinitrd.hostname=build-01.example', { hostname: 'build-01.example' }],
+  ['overlay on a tmpfs of tmpfs\'s default size', 'virtinitrd.overlay=tmpfs', { overlay: { upper: 'tmpfs' } }],
+  ['overlay on a tmpfs of 512 MiB', 'virtinitrd.overlay=tmpfs:512m', { overlay: { upper: 'tmpfs', size: '512m' } }],
+  ['overlay on a tmpfs of a share of memory', 'virtinitrd.overlay=tmpfs:25%', { overlay: { upper: 'tmpfs', size: '25%' } }],
+  ['overlay on a virtio disk', 'virtinitrd.overlay=disk:virtinitrd-upper', { overlay: { upper: 'disk', serial: 'virtinitrd-upper' } }],
 ];
 
 for (const [name, input, overrides] of PARSES) {
@@ -143,6 +147,12 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
   ['hostname empty', 'virtinitrd.hostname=', 'kernel command line: virtinitrd.hostname= must be a valid host name, not ""'],
   ['hostname with an underscore', 'virtinitrd.hostname=a_b', 'kernel command line: virtinitrd.hostname= must be a valid host name, not "a_b"'],
   ['share timeout in hex', 'virtinitrd.share_timeout=0x10', 'kernel command line: virtinitrd.share_timeout=0x10: expected a number of seconds greater than 0'],
+  ...['', 'tmpfs:', 'tmpfs:0', 'tmpfs:1t', 'tmpfs:1:2', 'disk:', 'disk:a/b', `disk:${'s'.repeat(21)}`, 'nfs'].map((value): [string, string, string] => [
+    `overlay=${value}`,
+    `virtinitrd.overlay=${value}`,
+    `kernel command line: virtinitrd.overlay=${value}: expected tmpfs, tmpfs:SIZE (as tmpfs's size=, e.g. 512m or 50%) or disk:SERIAL (a virtio disk's serial, at most 20 characters)`,
+  ]),
+  ['overlay with rw', 'rw virtinitrd.overlay=tmpfs', 'kernel command line: rw and virtinitrd.overlay cannot be given together: the overlay is the writable root'],
   ['run with a value (the old form)', `${RUN_PARAMETER}=eyJhcmd2Ijpb`, `kernel command line: ${RUN_PARAMETER} takes no value (the command comes over the control port)`],
 ];
 
@@ -177,6 +187,8 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['empty init argument', { ...DEFAULTS, initArgs: ['a', '', 'b'] }],
   ['the default tag named explicitly', { ...DEFAULTS, rootfsNamed: true }],
   ['share timeout', { ...DEFAULTS, shareTimeoutSeconds: 2.5 }],
+  ['overlay on a sized tmpfs', { ...DEFAULTS, overlay: { upper: 'tmpfs', size: '64m' } }],
+  ['overlay on a disk', { ...DEFAULTS, overlay: { upper: 'disk', serial: 'upper' } }],
 ];
 
 for (const [name, config] of CONFIGS) {
