@@ -6,13 +6,13 @@
 import { execFileSync } from 'node:child_process';
 import { realpath, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { formatBootParameters, tagProblem, type BootConfig } from '../init/cmdline.ts';
+import { resolve } from 'node:path';
+import { formatBootParameters, tagProblem, type BootConfig, type OverlayConfig } from '../init/cmdline.ts';
 import { execLimitProblem, type RunRequest } from '../init/control-protocol.ts';
 import { messageOf } from '../init/sys/errors.ts';
 import { chooseAccel } from './lib/accel.ts';
 import { builtFfiModule, builtInit } from './lib/artifacts.ts';
-import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare } from './lib/chrootvm-args.ts';
+import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare, type OverlayOptions } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
 import { guestEnvironment } from './lib/guest-env.ts';
@@ -22,6 +22,7 @@ import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
+import { OVERLAY_DISK_SERIAL, overlayConfig, overlayModules, prepareOverlayDisk } from './lib/overlay.ts';
 import { versionLine } from './lib/package-version.ts';
 import { argumentBytes } from './lib/raw-arguments.ts';
 import { makeRunDirectory } from './lib/run-directory.ts';
@@ -63,29 +64,41 @@ async function checkShares(shares: readonly HostShare[]): Promise<HostShare[]> {
 }
 
 /**
- * The directory shared as the guest's root: ROOTFS, or an image extracted into the cache (copied
- * into the private temp dir for --rw, so no run writes the cached tree), or none when a
- * whole-system --initrd is booted (its first operand is then not a directory but the command).
+ * The directory shared as the guest's root: ROOTFS, or an image extracted into the cache (never
+ * written: --image --rw is an overlay), or none when a whole-system --initrd is booted (its first
+ * operand is then not a directory but the command).
  */
-async function chooseRootfs(
-  options: ChrootvmOptions,
-  workdir: string,
-  log: (text: string) => void,
-): Promise<{ rootfs: string | undefined; command: string[] }> {
+async function chooseRootfs(options: ChrootvmOptions, log: (text: string) => void): Promise<{ rootfs: string | undefined; command: string[] }> {
   const command = options.command;
   if (options.image) {
     const image = await resolveImage(options.image, { log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
     for (const warning of image.warnings) process.stderr.write(`chrootvm: --image ${options.image}: ${warning}\n`);
-    if (!options.rw) return { rootfs: image.rootfs, command };
-    const copy = join(workdir, 'rootfs');
-    execFileSync('cp', ['-a', '--reflink=auto', '--', image.rootfs, copy]);
-    return { rootfs: copy, command };
+    return { rootfs: image.rootfs, command };
   }
   if (options.rootfs === undefined) return { rootfs: undefined, command };
   if (options.initrd && !(await stat(options.rootfs).then((info) => info.isDirectory(), () => false))) {
     return { rootfs: undefined, command: [options.rootfs, ...command] };
   }
   return { rootfs: await requireDirectory(options.rootfs, 'ROOTFS'), command };
+}
+
+/**
+ * The init's overlay, and the disk --overlay-dir keeps. A whole-system initrd's root is a copy in
+ * memory already: --overlay makes it writable, and there is nothing for a disk to keep.
+ */
+async function chooseOverlay(
+  options: OverlayOptions,
+  rootfs: string | undefined,
+  log: (text: string) => void,
+): Promise<{ config: OverlayConfig; disk?: string }> {
+  if (options.dir !== undefined) {
+    if (!rootfs) fail(`--overlay-dir ${options.dir}: a whole-system initrd's root is in memory already; --overlay makes it writable`);
+    const disk = await prepareOverlayDisk(resolve(options.dir), options.sizeMiB, log).catch((cause: Error) => fail(`--overlay-dir ${options.dir}: ${cause.message}`));
+    return { config: overlayConfig(options), disk };
+  }
+  const config = overlayConfig(options);
+  log(`overlay: the upper layer in guest memory (${config.upper === 'tmpfs' && config.size ? `${options.sizeMiB} MiB` : 'half the guest memory'})`);
+  return { config };
 }
 
 function saveTerminal(): string | undefined {
@@ -116,8 +129,9 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const workdir = await makeRunDirectory(tmpdir(), 'chrootvm');
   cleanup.add(`temporary directory ${workdir}`, () => removeTree(workdir));
   const shares = await checkShares(options.shares);
-  const { rootfs, command } = await chooseRootfs(options, workdir, log);
-  if (rootfs) log(`sharing ${rootfs} as the root`);
+  const { rootfs, command } = await chooseRootfs(options, log);
+  if (rootfs) log(`sharing ${rootfs} as the root${options.overlay ? ', under an overlay' : ''}`);
+  const overlay = options.overlay && (await chooseOverlay(options.overlay, rootfs, log));
   for (const share of shares) log(`sharing ${share.path} at /run/mnt/${share.tag}${share.readonly ? ' (read-only)' : ''}`);
   const kernel = await chooseKernel({
     kernel: options.kernel,
@@ -133,7 +147,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const [initrd, pvh] = await Promise.all([
     options.initrd
       ? resolve(options.initrd)
-      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: [] }, 'lz4', log).catch(
+      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: overlayModules(overlay?.config) }, 'lz4', log).catch(
           (cause: Error) => fail(`building the initrd: ${cause.message}`),
         ),
     extractVmlinux(kernel.kernel, cacheDirectory()),
@@ -174,6 +188,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
     debug: options.debug,
     hostname: options.hostname ?? (await defaultHostname(rootfs, options.image ?? (rootfs ? options.rootfs : undefined))),
     run: true,
+    ...(overlay ? { overlay: overlay.config } : {}),
   };
   // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never
   // land in the command's output; --debug puts it on ttyS0 to show it live instead (a second
@@ -190,6 +205,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
       cpus: options.cpus,
       accel: accel.accel,
       shares: [...(rootfs ? [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }] : []), ...shares],
+      disks: overlay?.disk ? [{ path: overlay.disk, serial: OVERLAY_DISK_SERIAL }] : [],
       cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
       interactive,
       console: 'inherit',

@@ -6,7 +6,7 @@
 import minimist from 'minimist';
 import { isValidHostname } from '../../init/hostname.ts';
 import type { AccelRequest } from './accel.ts';
-import { parseMemory } from './plan.ts';
+import { parseMemory, parseSize } from './plan.ts';
 import { UsageError } from './usage.ts';
 
 export interface HostShare {
@@ -35,7 +35,10 @@ export interface ChrootvmOptions {
   /** --kernel-from: a rootfs whose kernel and modules to boot. */
   kernelFrom?: string;
   shares: HostShare[];
+  /** --rw: ROOTFS itself writable (with --image the parser turns it into `overlay`). */
   rw: boolean;
+  /** --overlay/--overlay-dir (and --image --rw): a writable root whose changes never reach the tree. */
+  overlay?: OverlayOptions;
   kernel?: string;
   initrd?: string;
   memoryMiB: number;
@@ -55,6 +58,12 @@ export interface ChrootvmOptions {
   version: boolean;
 }
 
+/** --overlay-size in MiB (default: tmpfs's half of guest memory, or a disk's default size); --overlay-dir for an upper layer the host keeps. */
+export interface OverlayOptions {
+  sizeMiB?: number;
+  dir?: string;
+}
+
 export { UsageError };
 
 export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
@@ -67,7 +76,16 @@ expired.
 
   --mount TAG PATH      share host directory PATH writable at /run/mnt/TAG
   --mount-ro TAG PATH   share host directory PATH read-only at /run/mnt/TAG
-  --rw                  make ROOTFS writable (read-only by default; with --image, a private copy)
+  --rw                  make ROOTFS writable (read-only by default); with --image, --overlay: the
+                        image's tree is never written, and writes are bounded by guest memory
+  --overlay             a writable root whose every change is gone when the VM ends: an overlayfs
+                        over the read-only ROOTFS, its upper layer in guest memory (what
+                        systemd-nspawn calls --volatile=overlay)
+  --overlay-size SIZE   the upper layer's size, e.g. 256M, 2G (default: half the guest memory; for
+                        --overlay-dir, the disk made on its first use: 8G, sparse); writes past it
+                        fail with ENOSPC
+  --overlay-dir DIR     keep the upper layer between runs, in DIR/upper.ext4 (an ext4 disk image
+                        the guest mounts; DIR is made when missing); ROOTFS is still never written
   --image PATH          boot a container image or rootfs tarball instead of ROOTFS: an OCI layout
                         directory, an OCI or docker archive, or a .tar/.tar.gz/.tar.zst rootfs
                         (extracted once, cached by digest)
@@ -98,7 +116,10 @@ An ordinary user's chrootvm runs as root of a user namespace of its own (the use
 root's in the guest; it needs the user's subordinate ids and the package uidmap): see the README.
 `;
 
-const VALUE_OPTIONS = ['--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user'];
+const VALUE_OPTIONS = [
+  '--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user',
+  '--overlay-size', '--overlay-dir',
+];
 /** Short spellings of value options. */
 const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir', '-u': '--user' };
 /** Repeatable options whose values keep their order and their bytes. */
@@ -127,6 +148,23 @@ function timeoutSeconds(value: unknown): number {
   const seconds = positiveNumber('timeout', value, false);
   if (seconds > MAX_TIMEOUT_SECONDS) throw new UsageError(`--timeout can be at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), not "${String(value)}"`);
   return seconds;
+}
+
+function overlayOptions(parsed: minimist.ParsedArgs, rw: boolean, image: boolean): OverlayOptions | undefined {
+  const dir: string | undefined = parsed['overlay-dir'];
+  const size: string | undefined = parsed['overlay-size'];
+  const asked = Boolean(parsed.overlay) || dir !== undefined;
+  if (dir === '') throw new UsageError('--overlay-dir needs a DIR');
+  if (asked && rw) throw new UsageError('--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does');
+  if (size !== undefined && !asked && !(image && rw)) throw new UsageError('--overlay-size applies to --overlay, --overlay-dir or --image --rw');
+  if (!asked && !(image && rw)) return undefined;
+  let sizeMiB: number | undefined;
+  try {
+    sizeMiB = size === undefined ? undefined : parseSize(size, '--overlay-size');
+  } catch (cause) {
+    throw new UsageError((cause as Error).message);
+  }
+  return { ...(sizeMiB === undefined ? {} : { sizeMiB }), ...(dir === undefined ? {} : { dir }) };
 }
 
 export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
@@ -163,7 +201,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   }
   const parsed = minimist(rest, {
     string: VALUE_OPTIONS.map((option) => option.slice(2)),
-    boolean: ['rw', 'debug', 'help', 'version'],
+    boolean: ['rw', 'overlay', 'debug', 'help', 'version'],
     alias: { h: 'help' },
     unknown: (option) => {
       if (option.startsWith('-')) throw new UsageError(`unknown option ${option}`);
@@ -196,13 +234,17 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   } catch (cause) {
     throw new UsageError(`--memory: ${(cause as Error).message}`);
   }
+  const rw = Boolean(parsed.rw);
+  const overlay = overlayOptions(parsed, rw, image !== undefined);
   return {
     rootfs,
     command,
     image,
     kernelFrom: parsed['kernel-from'] || undefined,
     shares,
-    rw: Boolean(parsed.rw),
+    // --image --rw is an overlay: the cached tree is never written.
+    rw: rw && image === undefined,
+    ...(overlay ? { overlay } : {}),
     kernel: parsed.kernel || undefined,
     initrd: parsed.initrd || undefined,
     memoryMiB,

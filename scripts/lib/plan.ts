@@ -17,6 +17,8 @@ export interface VmPlanInput {
   accel: Accel;
   /** One vhost-user-fs-pci device per share, in this order. */
   shares: Share[];
+  /** Raw disk images as virtio-blk devices, told apart in the guest by their serial. */
+  disks?: { path: string; serial: string }[];
   /** Full kernel command line, already formatted. */
   cmdline: string;
   /** Host file that receives the guest's status port (second serial port, ttyS1). */
@@ -104,6 +106,11 @@ export function qemuArgv(input: VmPlanInput): string[] {
       '-chardev', `socket,id=fs${i},path=${optValue(share.socket)}`,
       '-device', `vhost-user-fs-pci,queue-size=1024,chardev=fs${i},tag=${optValue(share.tag)}`,
     ]),
+    // qemu locks an image it opens: a second VM on the same disk stops at once, naming it.
+    ...(input.disks ?? []).flatMap((disk, i) => [
+      '-drive', `file=${optValue(disk.path)},format=raw,if=none,id=disk${i}`,
+      '-device', `virtio-blk-pci,drive=disk${i},serial=${optValue(disk.serial)}`,
+    ]),
   ];
 }
 
@@ -111,14 +118,19 @@ export function qemuArgv(input: VmPlanInput): string[] {
 const MIN_MEMORY_MIB = 128;
 const UNIT_MIB: Record<string, number> = { '': 1, m: 1, mib: 1, g: 1024, gib: 1024 };
 
-/** '512M', '1G', '1024' (MiB) -> MiB. */
-export function parseMemory(text: string): number {
+/** '512M', '1G', '1024' (MiB) -> MiB; `what` names the size in the message. */
+export function parseSize(text: string, what = 'size'): number {
   const m = /^(\d+)([a-z]*)$/i.exec(text.trim());
-  const unit = m ? UNIT_MIB[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    throw new Error(`memory size "${text}": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024`);
+  const unit = m ? UNIT_MIB[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined || Number(m[1]) === 0) {
+    throw new Error(`${what} "${text}": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024`);
   }
-  const mib = Number(m[1]) * unit;
+  return Number(m[1]) * unit;
+}
+
+/** '512M', '1G', '1024' (MiB) -> MiB, at least what the VM needs. */
+export function parseMemory(text: string): number {
+  const mib = parseSize(text, 'memory size');
   if (mib < MIN_MEMORY_MIB) {
     throw new Error(`memory size "${text}" is ${mib} MiB: the VM needs at least ${MIN_MEMORY_MIB}M`);
   }

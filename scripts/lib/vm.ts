@@ -34,6 +34,8 @@ export interface VmSpec {
   cpus: number;
   accel: Accel;
   shares: readonly VmShare[];
+  /** Raw disk images, as virtio-blk devices with these serials. */
+  disks?: readonly { path: string; serial: string }[];
   cmdline: string;
   /** The console on our terminal (stdin included) instead of a command's output. */
   interactive: boolean;
@@ -130,6 +132,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
     cpus: spec.cpus,
     accel: spec.accel,
     shares: daemons.map(({ tag, socket }) => ({ tag, socket })),
+    disks: [...(spec.disks ?? [])],
     cmdline: spec.cmdline,
     statusPath,
     kernelLogPath,

@@ -93,6 +93,13 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--initrd', 'sys.img'], { rootfs: undefined, initrd: 'sys.img' }],
   [['--initrd', 'sys.img', 'uname', '-r'], { rootfs: 'uname', initrd: 'sys.img', command: ['-r'] }],
   [['--help', '/srv/root', 'x'], { help: true, command: ['x'] }],
+  [['--overlay', '/srv/root'], { overlay: {} }],
+  [['--overlay', '--overlay-size', '256M', '/srv/root'], { overlay: { sizeMiB: 256 } }],
+  [['--overlay-dir', 'keep', '/srv/root'], { overlay: { dir: 'keep' } }],
+  [['--overlay-dir=keep', '--overlay-size=2G', '/srv/root'], { overlay: { dir: 'keep', sizeMiB: 2048 } }],
+  // --image --rw never writes the cached tree: it is an overlay.
+  [['--image', 'i.tar', '--rw'], { rootfs: undefined, image: 'i.tar', overlay: {} }],
+  [['--image', 'i.tar', '--rw', '--overlay-size', '64M'], { rootfs: undefined, image: 'i.tar', overlay: { sizeMiB: 64 } }],
 ];
 
 for (const [argv, overrides] of PARSES) {
@@ -124,6 +131,12 @@ const ERRORS: Array<[string[], string]> = [
     '--memory: memory size "lots": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024',
   ],
   [['--memory', '64M', '/srv/root'], '--memory: memory size "64M" is 64 MiB: the VM needs at least 128M'],
+  [['--overlay', '--rw', '/srv/root'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
+  [['--overlay-dir', 'd', '--rw', '/srv/root'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
+  [['--image', 'i', '--rw', '--overlay'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
+  [['--overlay-size', '1G', '/srv/root'], '--overlay-size applies to --overlay, --overlay-dir or --image --rw'],
+  [['--overlay', '--overlay-size', 'big', '/srv/root'], '--overlay-size "big": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024'],
+  [['--overlay-dir=', '/srv/root'], '--overlay-dir needs a DIR'],
   [['--bogus', '/srv/root'], 'unknown option --bogus'],
   [['-x', '/srv/root'], 'unknown option -x'],
   [['--mount=t', '/p', '/srv/root'], 'unknown option --mount=t'],

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseMemory, qemuArgv } from '../../../../scripts/lib/plan.ts';
+import { parseMemory, parseSize, qemuArgv } from '../../../../scripts/lib/plan.ts';
 import type { VmPlanInput } from '../../../../scripts/lib/plan.ts';
 import { buildProbeBios, PROBE_EXIT_STATUS } from '../../../../scripts/lib/accel.ts';
 
@@ -43,6 +43,9 @@ const PLANS: Array<[string, VmPlanInput]> = [
   ['qmp', { ...BASE, qmpSocket: '/run/chrootvm.1234/qmp.sock' }],
   ['kvm-rootfs', { ...BASE, accel: 'kvm', cpus: 1, memoryMiB: 1024, shares: ROOTFS_AND_TWO.slice(0, 1) }],
   ['interactive', { ...BASE, interactive: true, shares: ROOTFS_AND_TWO.slice(0, 1), cmdline: 'console=ttyS0 panic=-1 rootfs=rootfs' }],
+  ['overlay-disk', {
+    ...BASE, shares: ROOTFS_AND_TWO.slice(0, 1), disks: [{ path: '/home/u/overlay,1/upper.ext4', serial: 'virtinitrd-upper' }],
+  }],
   ['commas-escaped', {
     ...BASE, statusPath: '/tmp/a,b/status', shares: [{ tag: 'x,y', socket: '/tmp/a,b/x.sock' }],
   }],
@@ -103,8 +106,14 @@ const BAD_MEMORY: Array<[string, RegExp]> = [
   ['512K', /^memory size "512K": expected/],
   ['-512M', /^memory size "-512M": expected/],
   ['64M', /^memory size "64M" is 64 MiB: the VM needs at least 128M$/],
-  ['0', /^memory size "0" is 0 MiB: the VM needs at least 128M$/],
+  ['0', /^memory size "0": expected/],
 ];
 for (const [text, message] of BAD_MEMORY) {
   test(`parseMemory(${JSON.stringify(text)}) throws`, () => assert.throws(() => parseMemory(text), { message }));
 }
+
+test('parseSize: any whole number of MiB, named in the message', () => {
+  assert.equal(parseSize('8M', '--overlay-size'), 8);
+  assert.equal(parseSize('2g', '--overlay-size'), 2048);
+  assert.throws(() => parseSize('0', '--overlay-size'), { message: '--overlay-size "0": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024' });
+});
