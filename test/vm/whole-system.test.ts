@@ -61,4 +61,13 @@ describe('whole-system initramfs', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.equal(readFileSync(join(share, 'out'), 'utf8'), 'ok\n');
   });
+
+  test('--overlay: the in-memory root is writable (it is a copy already), and --overlay-dir has nothing to keep', vm, async () => {
+    const result = await chrootvm(['--overlay', '--initrd', initrd, '--kernel-from', requireDemoRootfs(), 'sh', '-c', 'echo changed > /etc/x && cat /etc/x']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'changed\n');
+    const refused = await chrootvm(['--overlay-dir', join(dir, 'keep'), '--initrd', initrd, '--kernel-from', requireDemoRootfs(), 'true']);
+    assert.equal(refused.status, 125);
+    assert.equal(refused.stderr, `chrootvm: --overlay-dir ${join(dir, 'keep')}: a whole-system initrd's root is in memory already; --overlay makes it writable\n`);
+  });
 });
