@@ -11,14 +11,16 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OverlayConfig } from '../../init/cmdline.ts';
 import type { OverlayOptions } from './chrootvm-args.ts';
 import { makeDirectory } from './make-directory.ts';
-import { findOnPath, isExecutableFile } from './processes.ts';
+import { findOnPath, isExecutableFile, processAlive } from './processes.ts';
 
 export const OVERLAY_DISK_NAME = 'upper.ext4';
+/** A disk being made, named after the PID of the run making it. */
+const TEMPORARY_DISK = /^\.upper\.ext4\.(\d+)$/;
 /** How the init finds the disk: its virtio serial (/sys/block/vdX/serial). */
 export const OVERLAY_DISK_SERIAL = 'virtinitrd-upper';
 /** Sparse: only what the guest writes takes room on the host. */
@@ -70,6 +72,11 @@ export async function prepareOverlayDisk(dir: string, sizeMiB: number | undefine
     return disk;
   }
   const size = sizeMiB ?? DEFAULT_OVERLAY_DISK_MIB;
+  // A half-made disk of a run that was killed (SIGKILL skips the cleanup below).
+  for (const name of await readdir(dir)) {
+    const pid = TEMPORARY_DISK.exec(name)?.[1];
+    if (pid !== undefined && !processAlive(Number(pid))) await rm(join(dir, name), { force: true });
+  }
   const temporary = join(dir, `.${OVERLAY_DISK_NAME}.${process.pid}`);
   try {
     const handle = await open(temporary, 'wx', 0o644);
