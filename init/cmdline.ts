@@ -19,6 +19,15 @@ export interface Share {
  */
 export type OverlayConfig = { upper: 'tmpfs'; size?: string } | { upper: 'disk'; serial: string };
 
+/** virtinitrd.net=ADDRESS/PREFIX,GATEWAY,DNS,MTU: the first network interface's IPv4 setup, as the host's back end provides it. */
+export interface NetConfig {
+  address: string;
+  prefix: number;
+  gateway: string;
+  dns: string;
+  mtu: number;
+}
+
 export interface BootConfig {
   rootfs: string;
   /**
@@ -41,12 +50,14 @@ export interface BootConfig {
   /** How long each share may take to appear (virtinitrd.share_timeout=); the init's default otherwise. */
   shareTimeoutSeconds?: number;
   overlay?: OverlayConfig;
+  net?: NetConfig;
 }
 
 export const RUN_PARAMETER = 'virtinitrd.run';
 export const SHARE_TIMEOUT_PARAMETER = 'virtinitrd.share_timeout';
 export const HOSTNAME_PARAMETER = 'virtinitrd.hostname';
 export const OVERLAY_PARAMETER = 'virtinitrd.overlay';
+export const NET_PARAMETER = 'virtinitrd.net';
 
 export class CmdlineError extends Error {
   constructor(message: string) {
@@ -186,6 +197,9 @@ export function parseCmdline(text: string): BootConfig {
       case OVERLAY_PARAMETER:
         config.overlay = parseOverlay(value ?? '');
         break;
+      case NET_PARAMETER:
+        config.net = parseNet(value ?? '');
+        break;
     }
   }
   if (config.overlay && config.rw) throw new CmdlineError(`rw and ${OVERLAY_PARAMETER} cannot be given together: the overlay is the writable root`);
@@ -211,6 +225,17 @@ function parseOverlay(value: string): OverlayConfig {
   }
   if (upper === 'disk' && rest.length === 0 && argument && /^[A-Za-z0-9._-]{1,20}$/.test(argument)) return { upper: 'disk', serial: argument };
   throw new CmdlineError(`${OVERLAY_PARAMETER}=${value}: expected tmpfs, tmpfs:SIZE (as tmpfs's size=, e.g. 512m or 50%) or disk:SERIAL (a virtio disk's serial, at most 20 characters)`);
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function parseNet(value: string): NetConfig {
+  const [cidr = '', gateway = '', dns = '', mtu = '', ...rest] = value.split(',');
+  const [address = '', prefix = ''] = cidr.split('/');
+  const valid = rest.length === 0 && IPV4.test(address) && /^\d+$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= 32
+    && IPV4.test(gateway) && IPV4.test(dns) && /^\d+$/.test(mtu) && Number(mtu) >= 68 && Number(mtu) <= 65535;
+  if (!valid) throw new CmdlineError(`${NET_PARAMETER}=${value}: expected ADDRESS/PREFIX,GATEWAY,DNS,MTU (IPv4, e.g. 10.0.2.15/24,10.0.2.2,10.0.2.3,1500)`);
+  return { address, prefix: Number(prefix), gateway, dns, mtu: Number(mtu) };
 }
 
 function formatOverlay(overlay: OverlayConfig): string {
@@ -249,6 +274,10 @@ export function formatBootParameters(config: BootConfig): string[] {
   if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);
   if (config.hostname !== undefined) words.push(`${HOSTNAME_PARAMETER}=${config.hostname}`);
   if (config.overlay !== undefined) words.push(`${OVERLAY_PARAMETER}=${formatOverlay(config.overlay)}`);
+  if (config.net !== undefined) {
+    const { address, prefix, gateway, dns, mtu } = config.net;
+    words.push(`${NET_PARAMETER}=${address}/${prefix},${gateway},${dns},${mtu}`);
+  }
   if (config.initArgs.length > 0) words.push('--', ...config.initArgs.map((arg) => quoteValue('init argument', arg)));
   return words;
 }

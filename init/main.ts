@@ -16,6 +16,7 @@ import { cleanEnvironment, commandEnvironment, execInit, runCommand } from './la
 import { debug, setVerbose, warn } from './log.ts';
 import { loadModules } from './modules.ts';
 import { earlyMounts } from './mounts.ts';
+import { configureNetwork, provideNameFiles } from './network.ts';
 import { mountOverlayRoot } from './overlay-root.ts';
 import { initrdPaths } from './paths.ts';
 import { findPorts } from './ports.ts';
@@ -110,6 +111,18 @@ const steps: Step[] = [
     required: true,
     run() {
       for (const share of config.shares) mountShare(share.tag, join('/run/mnt', share.tag), share.readonly, shareTimeoutMs());
+    },
+  },
+  {
+    name: 'configure the network',
+    required: true,
+    run() {
+      if (!config.net) return;
+      configureNetwork(config.net);
+      const hostname = chooseGuestHostname(config.hostname, join(initrdPaths.newRoot, 'etc/hostname'));
+      // An overlay, or a writable in-memory system, is a copy: files may be written into it.
+      const rootIsCopy = config.overlay !== undefined || (config.rw && !config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker));
+      provideNameFiles(initrdPaths.newRoot, config.net, hostname, rootIsCopy);
     },
   },
   {

@@ -201,28 +201,78 @@ export function spawnAsUser<T>(identity: { uid: number; gid: number; groups: rea
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
+const SIOCADDRT = 0x890b;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
-/** struct ifreq: the name (IFNAMSIZ 16 bytes), then a union whose first member here is ifr_flags. */
+const SIOCSIFADDR = 0x8916;
+const SIOCSIFNETMASK = 0x891c;
+const SIOCSIFMTU = 0x8922;
+/** struct ifreq: the name (IFNAMSIZ 16 bytes), then a union (ifr_flags, ifr_addr, ifr_mtu…) at 16. */
 const IFREQ_SIZE = 40;
 const IFNAMSIZ = 16;
 const IFF_UP = 0x1;
+/** struct rtentry on x86_64: rt_dst at 8, rt_gateway at 24, rt_genmask at 40, rt_flags at 56; 120 bytes. */
+const RTENTRY = { size: 120, dst: 8, gateway: 24, genmask: 40, flags: 56 } as const;
+const RTF_UP = 0x1;
+const RTF_GATEWAY = 0x2;
+
+/** A struct sockaddr_in for an IPv4 address in dotted form, written at `offset`. */
+function writeSockaddrIn(bytes: Buffer, offset: number, address: string): void {
+  bytes.writeUInt16LE(AF_INET, offset);
+  address.split('.').forEach((octet, index) => bytes.writeUInt8(Number(octet), offset + 4 + index));
+}
+
+/** Runs `body` with an AF_INET datagram socket, the handle the interface ioctls take. */
+function withInetSocket<T>(body: (socket: number) => T): T {
+  const socket = check('socket(AF_INET, SOCK_DGRAM)', 'socket', [Type.I32, Type.I32, Type.I32], [AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0]);
+  try {
+    return body(socket);
+  } finally {
+    closeSync(socket);
+  }
+}
+
+function interfaceRequest(socket: number, name: string, request: number, requestName: string, fill: (bytes: Buffer) => void = () => {}): Buffer {
+  const ifreq = allocate(IFREQ_SIZE);
+  ifreq.bytes.write(name.slice(0, IFNAMSIZ - 1), 0, 'latin1');
+  fill(ifreq.bytes);
+  check(`ioctl(${name}, ${requestName})`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [socket, request, ifreq.address]);
+  return ifreq.bytes;
+}
+
+function setInterfaceUp(socket: number, name: string): void {
+  const flags = interfaceRequest(socket, name, SIOCGIFFLAGS, 'SIOCGIFFLAGS').readUInt16LE(IFNAMSIZ);
+  interfaceRequest(socket, name, SIOCSIFFLAGS, 'SIOCSIFFLAGS', (bytes) => bytes.writeUInt16LE(flags | IFF_UP, IFNAMSIZ));
+}
 
 /**
  * Brings a network interface up (SIOCSIFFLAGS with IFF_UP). For `lo` that is all it takes: the
  * kernel gives the loopback device 127.0.0.1/8 and ::1 itself when it comes up.
  */
 export function bringInterfaceUp(name: string): void {
-  const socket = check('socket(AF_INET, SOCK_DGRAM)', 'socket', [Type.I32, Type.I32, Type.I32], [AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0]);
-  try {
-    const request = allocate(IFREQ_SIZE);
-    request.bytes.write(name.slice(0, IFNAMSIZ - 1), 0, 'latin1');
-    check(`ioctl(${name}, SIOCGIFFLAGS)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [socket, SIOCGIFFLAGS, request.address]);
-    request.bytes.writeUInt16LE(request.bytes.readUInt16LE(IFNAMSIZ) | IFF_UP, IFNAMSIZ);
-    check(`ioctl(${name}, SIOCSIFFLAGS)`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [socket, SIOCSIFFLAGS, request.address]);
-  } finally {
-    closeSync(socket);
-  }
+  withInetSocket((socket) => setInterfaceUp(socket, name));
+}
+
+/** An IPv4 address with its netmask, an MTU, and the interface up (the classic ioctls, as ifconfig sets them). */
+export function configureInterface(name: string, address: string, netmask: string, mtu: number): void {
+  withInetSocket((socket) => {
+    interfaceRequest(socket, name, SIOCSIFADDR, 'SIOCSIFADDR', (bytes) => writeSockaddrIn(bytes, IFNAMSIZ, address));
+    interfaceRequest(socket, name, SIOCSIFNETMASK, 'SIOCSIFNETMASK', (bytes) => writeSockaddrIn(bytes, IFNAMSIZ, netmask));
+    interfaceRequest(socket, name, SIOCSIFMTU, 'SIOCSIFMTU', (bytes) => bytes.writeInt32LE(mtu, IFNAMSIZ));
+    setInterfaceUp(socket, name);
+  });
+}
+
+/** The default IPv4 route through `gateway` (SIOCADDRT, as `route add default gw` makes it). */
+export function addDefaultRoute(gateway: string): void {
+  withInetSocket((socket) => {
+    const route = allocate(RTENTRY.size);
+    writeSockaddrIn(route.bytes, RTENTRY.dst, '0.0.0.0');
+    writeSockaddrIn(route.bytes, RTENTRY.gateway, gateway);
+    writeSockaddrIn(route.bytes, RTENTRY.genmask, '0.0.0.0');
+    route.bytes.writeUInt16LE(RTF_UP | RTF_GATEWAY, RTENTRY.flags);
+    check(`ioctl(SIOCADDRT, default via ${gateway})`, 'ioctl', [Type.I32, Type.U64, Type.BigInt], [socket, SIOCADDRT, route.address]);
+  });
 }
 
 const RB_POWER_OFF = 0x4321fedc;

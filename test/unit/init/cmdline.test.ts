@@ -104,6 +104,7 @@ const PARSES: Array<[string, string, Partial<BootConfig>]> = [
   ['overlay on a tmpfs of 512 MiB', 'virtinitrd.overlay=tmpfs:512m', { overlay: { upper: 'tmpfs', size: '512m' } }],
   ['overlay on a tmpfs of a share of memory', 'virtinitrd.overlay=tmpfs:25%', { overlay: { upper: 'tmpfs', size: '25%' } }],
   ['overlay on a virtio disk', 'virtinitrd.overlay=disk:virtinitrd-upper', { overlay: { upper: 'disk', serial: 'virtinitrd-upper' } }],
+  ['network', 'virtinitrd.net=10.0.2.15/24,10.0.2.2,10.0.2.3,1500', { net: { address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3', mtu: 1500 } }],
 ];
 
 for (const [name, input, overrides] of PARSES) {
@@ -152,6 +153,12 @@ const PARSE_ERRORS: Array<[string, string, string]> = [
     `virtinitrd.overlay=${value}`,
     `kernel command line: virtinitrd.overlay=${value}: expected tmpfs, tmpfs:SIZE (as tmpfs's size=, e.g. 512m or 50%) or disk:SERIAL (a virtio disk's serial, at most 20 characters)`,
   ]),
+  ...['', '10.0.2.15', '10.0.2.15/24,10.0.2.2,10.0.2.3', '10.0.2.256/24,10.0.2.2,10.0.2.3,1500', '10.0.2.15/33,10.0.2.2,10.0.2.3,1500',
+    '10.0.2.15/24,10.0.2.2,10.0.2.3,67', '10.0.2.15/24,gw,10.0.2.3,1500', '10.0.2.15/24,10.0.2.2,10.0.2.3,1500,x'].map((value): [string, string, string] => [
+    `net=${value}`,
+    `virtinitrd.net=${value}`,
+    `kernel command line: virtinitrd.net=${value}: expected ADDRESS/PREFIX,GATEWAY,DNS,MTU (IPv4, e.g. 10.0.2.15/24,10.0.2.2,10.0.2.3,1500)`,
+  ]),
   ['overlay with rw', 'rw virtinitrd.overlay=tmpfs', 'kernel command line: rw and virtinitrd.overlay cannot be given together: the overlay is the writable root'],
   ['run with a value (the old form)', `${RUN_PARAMETER}=eyJhcmd2Ijpb`, `kernel command line: ${RUN_PARAMETER} takes no value (the command comes over the control port)`],
 ];
@@ -189,6 +196,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['share timeout', { ...DEFAULTS, shareTimeoutSeconds: 2.5 }],
   ['overlay on a sized tmpfs', { ...DEFAULTS, overlay: { upper: 'tmpfs', size: '64m' } }],
   ['overlay on a disk', { ...DEFAULTS, overlay: { upper: 'disk', serial: 'upper' } }],
+  ['network', { ...DEFAULTS, net: { address: '192.168.7.2', prefix: 30, gateway: '192.168.7.1', dns: '192.168.7.1', mtu: 65520 } }],
 ];
 
 for (const [name, config] of CONFIGS) {
