@@ -12,10 +12,12 @@ import { execLimitProblem, type RunRequest } from '../init/control-protocol.ts';
 import { messageOf } from '../init/sys/errors.ts';
 import { chooseAccel } from './lib/accel.ts';
 import { builtFfiModule, builtInit } from './lib/artifacts.ts';
+import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostShare, type OverlayOptions } from './lib/chrootvm-args.ts';
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
 import { guestEnvironment } from './lib/guest-env.ts';
+import { NET_MODULES, userNetworkConfig } from './lib/guest-network.ts';
 import { defaultHostname } from './lib/guest-hostname.ts';
 import { removeTree } from './lib/image/cache.ts';
 import { resolveImage } from './lib/image/resolve-image.ts';
@@ -24,6 +26,7 @@ import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
 import { OVERLAY_DISK_SERIAL, overlayConfig, overlayModules, prepareOverlayDisk } from './lib/overlay.ts';
 import { versionLine } from './lib/package-version.ts';
+import { choosePorts, hostForward, publishFileText, type Published } from './lib/publish.ts';
 import { argumentBytes } from './lib/raw-arguments.ts';
 import { makeRunDirectory } from './lib/run-directory.ts';
 import { usageErrorText } from './lib/usage.ts';
@@ -101,6 +104,26 @@ async function chooseOverlay(
   return { config };
 }
 
+/**
+ * The host ports for -p, checked or chosen before anything boots; the chosen ones are said on
+ * stderr, and all of them written to --publish-file.
+ */
+async function publishPorts(options: ChrootvmOptions): Promise<Published[]> {
+  const published = await choosePorts(options.publish).catch((cause: Error) => fail(cause.message));
+  for (const port of published) {
+    if (port.hostPort === 0) process.stderr.write(`chrootvm: -p ${port.text}: guest port ${port.guestPort}/${port.protocol} is published on ${port.hostIp}:${port.boundPort}\n`);
+  }
+  if (options.publishFile) {
+    await writeFileAtomic(options.publishFile, Buffer.from(publishFileText(published))).catch((cause: Error) => fail(`--publish-file ${options.publishFile}: ${cause.message}`));
+  }
+  return published;
+}
+
+/** The modules the asked-for features add to the initramfs, in a stable order (the initramfs is cached by them). */
+function extraModules(overlay: OverlayConfig | undefined, net: boolean): string[] {
+  return [...new Set([...overlayModules(overlay), ...(net ? NET_MODULES : [])])].sort();
+}
+
 function saveTerminal(): string | undefined {
   if (!process.stdin.isTTY) return undefined;
   try {
@@ -132,6 +155,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const { rootfs, command } = await chooseRootfs(options, log);
   if (rootfs) log(`sharing ${rootfs} as the root${options.overlay ? ', under an overlay' : ''}`);
   const overlay = options.overlay && (await chooseOverlay(options.overlay, rootfs, log));
+  const published = options.net === 'user' ? await publishPorts(options) : undefined;
   for (const share of shares) log(`sharing ${share.path} at /run/mnt/${share.tag}${share.readonly ? ' (read-only)' : ''}`);
   const kernel = await chooseKernel({
     kernel: options.kernel,
@@ -147,7 +171,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const [initrd, pvh] = await Promise.all([
     options.initrd
       ? resolve(options.initrd)
-      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: overlayModules(overlay?.config) }, 'lz4', log).catch(
+      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: extraModules(overlay?.config, published !== undefined) }, 'lz4', log).catch(
           (cause: Error) => fail(`building the initrd: ${cause.message}`),
         ),
     extractVmlinux(kernel.kernel, cacheDirectory()),
@@ -189,6 +213,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
     hostname: options.hostname ?? (await defaultHostname(rootfs, options.image ?? (rootfs ? options.rootfs : undefined))),
     run: true,
     ...(overlay ? { overlay: overlay.config } : {}),
+    ...(published ? { net: userNetworkConfig() } : {}),
   };
   // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never
   // land in the command's output; --debug puts it on ttyS0 to show it live instead (a second
@@ -206,6 +231,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
       accel: accel.accel,
       shares: [...(rootfs ? [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }] : []), ...shares],
       disks: overlay?.disk ? [{ path: overlay.disk, serial: OVERLAY_DISK_SERIAL }] : [],
+      ...(published ? { network: { hostForwards: published.map(hostForward) } } : {}),
       cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
       interactive,
       console: 'inherit',

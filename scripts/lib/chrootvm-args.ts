@@ -7,6 +7,7 @@ import minimist from 'minimist';
 import { isValidHostname } from '../../init/hostname.ts';
 import type { AccelRequest } from './accel.ts';
 import { parseMemory, parseSize } from './plan.ts';
+import { parsePublishSpec, type PublishSpec } from './publish.ts';
 import { UsageError } from './usage.ts';
 
 export interface HostShare {
@@ -39,6 +40,12 @@ export interface ChrootvmOptions {
   rw: boolean;
   /** --overlay/--overlay-dir (and --image --rw): a writable root whose changes never reach the tree. */
   overlay?: OverlayOptions;
+  /** --net[=MODE] (-p implies user): the guest's network. */
+  net: NetMode;
+  /** -p/--publish, in order. */
+  publish: PublishSpec[];
+  /** --publish-file: where the published ports are written as JSON once chosen. */
+  publishFile?: string;
   kernel?: string;
   initrd?: string;
   memoryMiB: number;
@@ -64,6 +71,8 @@ export interface OverlayOptions {
   dir?: string;
 }
 
+export type NetMode = 'none' | 'user';
+
 export { UsageError };
 
 export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
@@ -86,6 +95,15 @@ expired.
                         fail with ENOSPC
   --overlay-dir DIR     keep the upper layer between runs, in DIR/upper.ext4 (an ext4 disk image
                         the guest mounts; DIR is made when missing); ROOTFS is still never written
+  --net[=MODE]          the network: user (qemu's user-mode network: no root, no host setup; the
+                        guest is 10.0.2.15/24, the host's loopback is the gateway 10.0.2.2, DNS
+                        10.0.2.3) or none (the default: only lo)
+  -p, --publish [HOSTIP:][HOSTPORT:]GUESTPORT[/tcp|/udp]
+                        make a guest port reachable on the host (repeatable; implies --net). HOSTIP
+                        defaults to 127.0.0.1, not podman's 0.0.0.0: give 0.0.0.0 to publish to the
+                        network. Without HOSTPORT (or 0) a free port is chosen and said on stderr
+  --publish-file FILE   write the published ports as JSON (protocol, hostIp, hostPort, guestPort)
+                        before the VM starts
   --image PATH          boot a container image or rootfs tarball instead of ROOTFS: an OCI layout
                         directory, an OCI or docker archive, or a .tar/.tar.gz/.tar.zst rootfs
                         (extracted once, cached by digest)
@@ -118,10 +136,11 @@ root's in the guest; it needs the user's subordinate ids and the package uidmap)
 
 const VALUE_OPTIONS = [
   '--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user',
-  '--overlay-size', '--overlay-dir',
+  '--overlay-size', '--overlay-dir', '--publish-file',
 ];
 /** Short spellings of value options. */
-const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir', '-u': '--user' };
+const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir', '-u': '--user', '-p': '--publish' };
+const NET_MODES: readonly NetMode[] = ['user', 'none'];
 /** Repeatable options whose values keep their order and their bytes. */
 const ENV_OPTIONS: Record<string, EnvOption['kind']> = { '-e': 'env', '--env': 'env', '--env-file': 'env-file' };
 const TWO_VALUE_OPTIONS = { '--mount': false, '--mount-ro': true } as const;
@@ -171,6 +190,9 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   // minimist has no notion of an option taking two values: take --mount TAG PATH out first.
   const shares: HostShare[] = [];
   const env: EnvOption[] = [];
+  const publish: PublishSpec[] = [];
+  // --net takes its MODE only attached (--net=none): a separate word is ROOTFS.
+  let net: NetMode | undefined;
   const rest: string[] = [];
   let index = 0;
   for (; index < argv.length; index++) {
@@ -186,6 +208,14 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
       }
       if (envKind === 'env' && env.at(-1)!.text.startsWith('=')) throw new UsageError(`${name} ${env.at(-1)!.text}: the variable has no name`);
       if (env.at(-1)!.text === '') throw new UsageError(`${name} needs a value`);
+    } else if (name === '--net') {
+      const mode = attached ? word.slice(name.length + 1) : 'user';
+      if (!(NET_MODES as readonly string[]).includes(mode)) throw new UsageError(`--net=${mode}: MODE must be user or none`);
+      net = mode as NetMode;
+    } else if (name === '--publish') {
+      const spec = attached ? word.slice(name.length + 1) : argv[++index];
+      if (spec === undefined || spec === '') throw new UsageError('-p/--publish needs a SPEC: [HOSTIP:][HOSTPORT:]GUESTPORT[/tcp|/udp]');
+      publish.push(parsePublishSpec(spec, publish));
     } else if (isTwoValueOption(word)) {
       const tag = argv[index + 1];
       const path = argv[index + 2];
@@ -236,6 +266,9 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   }
   const rw = Boolean(parsed.rw);
   const overlay = overlayOptions(parsed, rw, image !== undefined);
+  if (publish.length > 0 && net === 'none') throw new UsageError('--publish needs the network: it cannot go with --net=none');
+  const publishFile: string | undefined = parsed['publish-file'];
+  if (publishFile !== undefined && publish.length === 0) throw new UsageError('--publish-file needs at least one -p/--publish');
   return {
     rootfs,
     command,
@@ -245,6 +278,9 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     // --image --rw is an overlay: the cached tree is never written.
     rw: rw && image === undefined,
     ...(overlay ? { overlay } : {}),
+    net: net ?? (publish.length > 0 ? 'user' : 'none'),
+    publish,
+    ...(publishFile ? { publishFile } : {}),
     kernel: parsed.kernel || undefined,
     initrd: parsed.initrd || undefined,
     memoryMiB,

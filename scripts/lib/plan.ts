@@ -8,6 +8,13 @@ export interface Share {
   socket: string;
 }
 
+/**
+ * qemu's user-mode network (slirp), spelled out: the guest at 10.0.2.15/24, the host (its own
+ * loopback included) at the gateway 10.0.2.2, and a DNS forwarder at 10.0.2.3. The init sets the
+ * guest up statically with these (no DHCP client needed in the root).
+ */
+export const USER_NETWORK = { net: '10.0.2.0/24', guest: '10.0.2.15', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3', mtu: 1500 } as const;
+
 export interface VmPlanInput {
   qemu: string;
   kernel: string;
@@ -19,6 +26,8 @@ export interface VmPlanInput {
   shares: Share[];
   /** Raw disk images as virtio-blk devices, told apart in the guest by their serial. */
   disks?: { path: string; serial: string }[];
+  /** A virtio-net device on qemu's user-mode network, with these hostfwd= rules. */
+  network?: { hostForwards: string[] };
   /** Full kernel command line, already formatted. */
   cmdline: string;
   /** Host file that receives the guest's status port (second serial port, ttyS1). */
@@ -106,6 +115,16 @@ export function qemuArgv(input: VmPlanInput): string[] {
       '-chardev', `socket,id=fs${i},path=${optValue(share.socket)}`,
       '-device', `vhost-user-fs-pci,queue-size=1024,chardev=fs${i},tag=${optValue(share.tag)}`,
     ]),
+    ...(input.network
+      ? [
+          '-netdev',
+          [
+            'user', 'id=net0', `net=${USER_NETWORK.net}`, `host=${USER_NETWORK.gateway}`, `dns=${USER_NETWORK.dns}`, `dhcpstart=${USER_NETWORK.guest}`,
+            ...input.network.hostForwards.map((rule) => `hostfwd=${optValue(rule)}`),
+          ].join(','),
+          '-device', 'virtio-net-pci,netdev=net0',
+        ]
+      : []),
     // qemu locks an image it opens: a second VM on the same disk stops at once, naming it.
     ...(input.disks ?? []).flatMap((disk, i) => [
       '-drive', `file=${optValue(disk.path)},format=raw,if=none,id=disk${i}`,

@@ -36,6 +36,8 @@ export interface VmSpec {
   shares: readonly VmShare[];
   /** Raw disk images, as virtio-blk devices with these serials. */
   disks?: readonly { path: string; serial: string }[];
+  /** A network interface on qemu's user-mode network, with these hostfwd= rules. */
+  network?: { hostForwards: string[] };
   cmdline: string;
   /** The console on our terminal (stdin included) instead of a command's output. */
   interactive: boolean;
@@ -133,6 +135,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
     accel: spec.accel,
     shares: daemons.map(({ tag, socket }) => ({ tag, socket })),
     disks: [...(spec.disks ?? [])],
+    ...(spec.network ? { network: spec.network } : {}),
     cmdline: spec.cmdline,
     statusPath,
     kernelLogPath,

@@ -46,6 +46,9 @@ const PLANS: Array<[string, VmPlanInput]> = [
   ['overlay-disk', {
     ...BASE, shares: ROOTFS_AND_TWO.slice(0, 1), disks: [{ path: '/home/u/overlay,1/upper.ext4', serial: 'virtinitrd-upper' }],
   }],
+  ['user-network', {
+    ...BASE, shares: ROOTFS_AND_TWO.slice(0, 1), network: { hostForwards: ['tcp:127.0.0.1:34567-:8080', 'udp:0.0.0.0:5353-:53'] },
+  }],
   ['commas-escaped', {
     ...BASE, statusPath: '/tmp/a,b/status', shares: [{ tag: 'x,y', socket: '/tmp/a,b/x.sock' }],
   }],
