@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { isAbsolute, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAccount, installProject, type Account } from '../../scripts/lib/throwaway-account.ts';
@@ -185,6 +186,18 @@ describe('as an ordinary user', vm, () => {
     const inMemory = await runAs(user, [chrootvm(), '--overlay', rootfs, 'sh', '-c', 'echo gone > /etc/gone && cat /etc/gone']);
     assert.equal(inMemory.stdout, 'gone\n', inMemory.stderr);
     assert.deepEqual([existsSync(join(rootfs, 'etc/kept')), existsSync(join(rootfs, 'etc/gone'))], [false, false]);
+  });
+
+  test('--net: the guest reaches a server on the host\'s loopback at the gateway', async () => {
+    const server = createServer((_request, response) => response.end('from the host\n'));
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    try {
+      const result = await runAs(user, [chrootvm(), '--net', rootfs, 'wget', '-q', '-O', '-', `http://10.0.2.2:${port}/`]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stdout, 'from the host\n');
+    } finally {
+      server.close();
+    }
   });
 
   test('an interactive shell on the user\'s terminal', async () => {
