@@ -1,7 +1,7 @@
 /**
  * `make bench`: boots one kernel and rootfs as A (chrootvm), B (busybox floor) and C (bare runtime),
  * alternating, then the guest's phases from the init's own log, then the initrd codecs, then the
- * throughput of the command's stdout, stderr and stdin, then --overlay and --image --rw, then rootless against root;
+ * throughput of the command's stdout, stderr and stdin, then --overlay, --net and --image --rw, then rootless against root;
  * prints tables and ratios, writes
  * build/bench/results.json and build/bench/timeline.svg.
  *
@@ -20,7 +20,7 @@ import { smallestPassing, steps, type Probe } from './bisect.ts';
 import { benchDirectory, bareSea, floorInitrd, normalInitrd, pruneInitrds } from './builds.ts';
 import { BOOT_SEQUENCE, findMarkers, phasesOf, requireMarkers, span, type Markers } from './log-markers.ts';
 import { computeRatios } from './ratios.ts';
-import { measureOverlay } from './overlay.ts';
+import { measureFeatures } from './features.ts';
 import { measureRootless } from './rootless.ts';
 import { measureStreams, STREAM_BYTES } from './streams.ts';
 import { summarize, typicalIndex, type Summary } from './stats.ts';
@@ -159,8 +159,8 @@ async function main(): Promise<void> {
   await pruneInitrds(directory, [bareInitrd.path, ...codecResults.map((result) => result.path)]);
   progress(`streams: ${mebibytes(STREAM_BYTES)} MiB each way, ${STREAM_BOOTS} boots each, with and without the transfer`);
   const streams = await measureStreams(rootfs, STREAM_BOOTS, BOOT_TIMEOUT_MS, progress);
-  progress(`overlay: ${runs} boots each of a plain run, --overlay, and --image --rw then and now`);
-  const overlay = await measureOverlay(rootfs, directory, runs, BOOT_TIMEOUT_MS, progress);
+  progress(`features: ${runs} boots each of a plain run, --overlay, --net, and --image --rw then and now`);
+  const features = await measureFeatures(rootfs, directory, runs, BOOT_TIMEOUT_MS, progress);
   progress(`rootless: ${runs} boots as root and as an ordinary user, alternating`);
   const rootless = await measureRootless(rootfs, runs, BOOT_TIMEOUT_MS, progress);
   let memorySeconds: number | undefined;
@@ -230,12 +230,13 @@ async function main(): Promise<void> {
         result.bytesPerSecond === undefined ? 'within noise' : (result.bytesPerSecond / 1e6).toFixed(1),
       ]),
     ),
-    `A writable root: chrootvm … true, ${runs} boots each, alternating (the image: ROOTFS as a ${mebibytes(overlay.imageBytes)} MiB rootfs tar)`,
+    `What a feature costs: chrootvm … true, ${runs} boots each, alternating (the image: ROOTFS as a ${mebibytes(features.imageBytes)} MiB rootfs tar)`,
     renderTable(['run', 'median', 'min', 'max'], [
-      summaryRow('ROOTFS (read-only)', overlay.plain),
-      summaryRow('--overlay ROOTFS', overlay.overlay),
-      summaryRow('--image --rw before: cp -a of the tree, then --rw', overlay.imageCopyThenRw),
-      summaryRow('--image --rw now: an overlay', overlay.imageOverlay),
+      summaryRow('ROOTFS (read-only)', features.plain),
+      summaryRow('--overlay ROOTFS', features.overlay),
+      summaryRow('--net ROOTFS', features.net),
+      summaryRow('--image --rw before: cp -a of the tree, then --rw', features.imageCopyThenRw),
+      summaryRow('--image --rw now: an overlay', features.imageOverlay),
     ]),
     `Rootless: chrootvm ROOTFS true as root and as an ordinary user (its own user namespace), ${runs} boots each, alternating`,
     'skipped' in rootless
@@ -244,8 +245,9 @@ async function main(): Promise<void> {
     'Ratios',
     renderTable(['ratio', 'value'], [
       ...ratios.map((ratio) => [ratio.name, ratio.text]),
-      ['--overlay / plain (wall)', `${(overlay.overlay.median / overlay.plain.median).toFixed(2)}x`],
-      ['--image --rw now / before (wall)', `${(overlay.imageOverlay.median / overlay.imageCopyThenRw.median).toFixed(2)}x`],
+      ['--overlay / plain (wall)', `${(features.overlay.median / features.plain.median).toFixed(2)}x`],
+      ['--net / plain (wall)', `${(features.net.median / features.plain.median).toFixed(2)}x`],
+      ['--image --rw now / before (wall)', `${(features.imageOverlay.median / features.imageCopyThenRw.median).toFixed(2)}x`],
       ...('skipped' in rootless ? [] : [['rootless / root (wall)', `${(rootless.rootless.median / rootless.root.median).toFixed(2)}x`]]),
     ]),
   ].join('\n');
@@ -272,7 +274,7 @@ async function main(): Promise<void> {
     initSteps,
     codecs: codecResults.map(({ path: _path, ...result }) => result),
     streams,
-    overlay,
+    features,
     rootless,
     sizes: { ...sizes, floorInitrdPath: floor, bareInitrdBytes: bareInitrd.bytes },
     ratios,
