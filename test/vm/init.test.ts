@@ -69,8 +69,9 @@ const SYSTEM_SCRIPT = [
   'section env; env | sort',
   // Moving the shell itself into a new cgroup is what a container runtime or systemd does first.
   'section cgroup; cat /proc/self/cgroup; mkdir /sys/fs/cgroup/t && echo $$ > /sys/fs/cgroup/t/cgroup.procs && cat /proc/self/cgroup',
-  // PID 1 deletes the initramfs once the command has started: wait for it (at most 5 s).
-  "n=0; until readlink /proc/1/exe | grep -q deleted || [ $n -ge 100 ]; do sleep 0.05; n=$((n + 1)); done",
+  // PID 1 deletes the initramfs file by file once the command has started (/init first): wait until
+  // every file it maps is gone, at most 10 s (a loaded host runs the guest slowly).
+  "n=0; until [ -z \"$(awk '$6 ~ /^\\// && $0 !~ / \\(deleted\\)$/' /proc/1/maps)\" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n + 1)); done",
   "section pid1; cat /proc/1/comm; readlink /proc/1/exe; tr '\\0' '\\n' < /proc/1/cmdline",
   // Column 6 on is the mapped file's path, with " (deleted)" once it is unlinked.
   "section pid1-files; awk '{ $1 = $2 = $3 = $4 = $5 = \"\"; sub(/^ +/, \"\"); if ($0 ~ /^\\//) print }' /proc/1/maps | sort -u",
