@@ -220,6 +220,35 @@ describe('as an ordinary user', vm, () => {
     assert.match(output, /uid-0/);
   });
 
+  test('chrootvm killed with SIGKILL: its qemu and virtiofsd go with it, rootless too', async () => {
+    const child = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', chrootvm(), '--debug', rootfs, 'sleep', '1000'], {
+      cwd: user.home,
+      env: { HOME: user.home, PATH: '/usr/bin:/bin', TMPDIR: tmpdirOf(user) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const started = new Promise<void>((resolveStarted) => {
+      const seen = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('init: run ')) resolveStarted();
+      };
+      child.stdout.on('data', seen);
+      child.stderr.on('data', seen);
+    });
+    const ended = new Promise<void>((resolveEnded) => child.on('close', () => resolveEnded()));
+    await started;
+    assert.ok(processesMentioning(tmpdirOf(user)).length >= 2, 'qemu and virtiofsd are running');
+    child.kill('SIGKILL');
+    await ended;
+    const deadline = Date.now() + 10_000;
+    while (processesMentioning(tmpdirOf(user)).length > 0 && Date.now() < deadline) await new Promise((wait) => setTimeout(wait, 100));
+    assert.deepEqual(processesMentioning(tmpdirOf(user)), []);
+    // Its temporary directory goes with the next run (its PID is gone).
+    const next = await runAs(user, [chrootvm(), rootfs, 'true']);
+    assert.equal(next.status, 0, next.stderr);
+    assert.deepEqual(leftBehind(user), []);
+  });
+
   test('without subordinate ids: exit 125 before building anything, naming the usermod line', async () => {
     const result = await runAs(userWithoutIds, [chrootvm(), rootfs, 'true']);
     assert.equal(result.status, 125, result.stderr);
