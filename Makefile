@@ -30,12 +30,18 @@ $(NODE) $(FFI_MODULE): node_modules/.installed
 
 build/init.cjs: $(INIT_SOURCES) node_modules/.installed
 	@mkdir -p build
-	npx esbuild init/main.ts --bundle --platform=node --format=cjs --target=node24 --minify \
+	npx esbuild init/main.ts --bundle --platform=node --format=cjs --target=node26 --minify \
 		--legal-comments=none --log-level=warning --outfile=$@
 
-# The pinned runtime, stripped, with the bundle's SEA blob injected (scripts/lib/sea-build.ts).
-build/init: build/init.cjs scripts/build-sea.ts scripts/lib/sea-build.ts packer/elf/sea.ts
-	$(NODE) scripts/build-sea.ts build/init.cjs $@
+# The runtime the init runs on: the pinned one, stripped (strip rewrites a file, so before the blob).
+build/node-stripped: $(NODE)
+	@mkdir -p build
+	strip --strip-all -o $@ $(NODE)
+
+# Node's own SEA build, as sea-config.json says: the bundle on the stripped runtime, no snapshot (one
+# made on the build host fails in the guest, whose CPU features differ), no code cache (no faster there).
+build/init: build/init.cjs build/node-stripped sea-config.json
+	$(NODE) --build-sea sea-config.json >/dev/null
 
 build/ffi-rs.node: $(FFI_MODULE)
 	@mkdir -p build

@@ -11,7 +11,6 @@ import { encodeNewc } from './cpio/newc.ts';
 import type { CpioRecord } from './cpio/records.ts';
 import { libraryClosure } from './elf/closure.ts';
 import { ELF64_HEADER_SIZE, isElf64le, noteSegments, parseNotes, programHeaderTable } from './elf/notes.ts';
-import { SEA_NOTE_NAME } from './elf/sea.ts';
 import { readModule } from './kmod/decompress.ts';
 import { DEFAULT_MODULES } from './kmod/defaults.ts';
 import { initrdModuleNames } from './kmod/layout.ts';
@@ -212,9 +211,12 @@ export async function buildInitrd(plan: InitrdPlan, options: BuildOptions): Prom
   return compress(encodeNewc(records, { mtime: options.mtime }), options.codec);
 }
 
+/** The ELF note Node's SEA builders (`node --build-sea`, postject) put a single executable's blob in. */
+const SEA_NOTE_NAME = 'NODE_SEA_BLOB';
+
 /**
  * Whether `path` is a Node single-executable application: its blob is in a note named
- * NODE_SEA_BLOB (elf/sea.ts, or postject), which Node finds through its program headers at startup. Reads only the headers
+ * NODE_SEA_BLOB, which Node finds through its program headers at startup. Reads only the headers
  * and the note segments, not the 100 MB binary.
  */
 export async function isNodeSea(path: string): Promise<boolean> {

@@ -25,9 +25,9 @@ const PHDR_SIZE = 56;
 const SHDR_SIZE = 64;
 const DYN_SIZE = 16;
 
-/** A program header, and `at`, where it sits in the file (for a tool that rewrites it). */
-export type Segment = { at: number; type: number; offset: number; vaddr: number; filesz: number; memsz: number; align: number };
-export type Section = { nameOffset: number; type: number; offset: number; size: number; link: number };
+/** A program header. */
+type Segment = { type: number; offset: number; vaddr: number; filesz: number };
+type Section = { nameOffset: number; type: number; offset: number; size: number; link: number };
 
 /**
  * Where the bytes come from: a Buffer, or a file read piece by piece, so that the headers of a
@@ -144,13 +144,10 @@ function segments(r: Reader, phoff: number, phnum: number): Segment[] {
     const at = phoff + i * PHDR_SIZE;
     r.need(at, PHDR_SIZE, `program header ${i}`);
     return {
-      at,
       type: r.u32(at, 'p_type'),
       offset: r.u64(at + 8, 'p_offset'),
       vaddr: r.u64(at + 16, 'p_vaddr'),
       filesz: r.u64(at + 32, 'p_filesz'),
-      memsz: r.u64(at + 40, 'p_memsz'),
-      align: r.u64(at + 48, 'p_align'),
     };
   });
 }
@@ -221,23 +218,6 @@ function sectionTable(r: Reader, h: ReturnType<typeof header>): { first: Section
   if (h.shoff === 0) return undefined;
   const first = sectionHeader(r, h.shoff, 0);
   return { first, count: h.shnum === 0 ? first.size : h.shnum };
-}
-
-/**
- * What a tool that writes into an ELF64 file in place must keep clear of: its program headers, its
- * section headers, and the file range of the section header table (absent when stripped of it).
- */
-export type ElfLayout = { segments: Segment[]; sections: Section[]; sectionTable?: [start: number, end: number] };
-
-/** The layout of an ELF64 little-endian file; `name` labels errors. */
-export function elfLayout(bytes: Buffer, name: string): ElfLayout {
-  const r = new Reader(bufferSource(bytes), name);
-  const h = header(r);
-  const segs = segments(r, h.phoff, h.phnum);
-  const table = sectionTable(r, h);
-  if (!table) return { segments: segs, sections: [] };
-  const sections = Array.from({ length: table.count }, (_, i) => sectionHeader(r, h.shoff, i));
-  return { segments: segs, sections, sectionTable: [h.shoff, h.shoff + table.count * SHDR_SIZE] };
 }
 
 /** The bytes of the section called `sectionName` (e.g. a kernel module's `.modinfo`), or undefined. */

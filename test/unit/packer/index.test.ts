@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initrdPaths } from '../../../init/paths.ts';
 import { DEFAULT_ORDER, fixtureModdir, VIRTIO_DIR } from '../../fixtures/kmod/fixture.ts';
-import { encodeNote } from '../../../packer/elf/notes.ts';
+import { encodeNote } from './elf/encode-note.ts';
 import { buildInitrd, isNodeSea, planInitrd, planWholeSystem, type InitrdEntry, type InitrdPlan } from '../../../packer/index.ts';
 
 const REPO = new URL('../../../', import.meta.url).pathname;

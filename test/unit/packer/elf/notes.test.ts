@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { elfNotes, encodeNote, noteSegments, parseNotes } from '../../../../packer/elf/notes.ts';
+import { elfNotes, noteSegments, parseNotes } from '../../../../packer/elf/notes.ts';
+import { encodeNote } from './encode-note.ts';
 
 /** One note laid out as glibc reads it: header, name padded to `align`, descriptor padded to `align`. */
 function note(name: string, type: number, descLength: number, align: 4 | 8): Buffer {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { pipeThrough } from '../../../../packer/compress.ts';
-import { encodeNote } from '../../../../packer/elf/notes.ts';
+import { encodeNote } from '../../packer/elf/encode-note.ts';
 import { extractVmlinux, findPayload, hasPvhEntry, KEPT_VMLINUXES, pvhProblem } from '../../../../scripts/lib/vmlinux.ts';
 import type { Payload, PayloadCodec } from '../../../../scripts/lib/vmlinux.ts';
 import { demoKernel, noDemoKernel } from '../../../demo.ts';
