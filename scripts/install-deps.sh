@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages virtinitrd needs, only those missing (apt-get update runs only then).
 set -eu
-packages="qemu-system-x86 busybox-static cpio zstd lz4 xz-utils kmod binutils uidmap e2fsprogs mmdebstrap"
+# libatomic1: the pinned Node runtime (26) links it, so the CLIs and the init need it.
+packages="qemu-system-x86 busybox-static cpio zstd lz4 xz-utils kmod binutils libatomic1 uidmap e2fsprogs mmdebstrap"
 command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 missing=""
 for package in $packages; do
