@@ -5,9 +5,10 @@
  * subordinate ids too). An account whose creating process is gone (a killed run) is removed by
  * the next one.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { projectRoot } from './artifacts.ts';
 import { processAlive } from './processes.ts';
 import { freeSubordinateRange, subordinateRanges } from './user-namespace.ts';
@@ -23,13 +24,21 @@ export interface AccountRun {
   stderr: string;
 }
 
+export interface AccountRunOptions {
+  cwd: string;
+  tmpdir: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 export interface Account {
   name: string;
   uid: number;
   gid: number;
   home: string;
-  /** Runs `argv` as the account in `cwd`, with HOME, USER, PATH, TMPDIR and `env` only. */
-  run(argv: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; tmpdir: string }): Promise<AccountRun>;
+  /** Starts `argv` as the account in `cwd`, with HOME, USER, PATH, TMPDIR and `env` only, its stdio piped. */
+  start(argv: readonly string[], options: AccountRunOptions): ChildProcessByStdio<Writable, Readable, Readable>;
+  /** start(), with stdin closed, to its end. */
+  run(argv: readonly string[], options: AccountRunOptions): Promise<AccountRun>;
   remove(): void;
 }
 
@@ -64,18 +73,22 @@ export function createAccount(home: string, subordinateIds: boolean): Account {
     for (const range of ranges('/etc/subuid')) execFileSync('usermod', ['--del-subuids', range, name]);
     for (const range of ranges('/etc/subgid')) execFileSync('usermod', ['--del-subgids', range, name]);
   }
+  const start: Account['start'] = (argv, { cwd, env = {}, tmpdir }) =>
+    spawn('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', '--', ...argv], {
+      cwd,
+      env: { HOME: home, USER: name, LOGNAME: name, PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', TMPDIR: tmpdir, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   return {
     name,
     uid,
     gid,
     home,
-    run: (argv, { cwd, env = {}, tmpdir }) =>
+    start,
+    run: (argv, options) =>
       new Promise((resolve) => {
-        const child = spawn('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', '--', ...argv], {
-          cwd,
-          env: { HOME: home, USER: name, LOGNAME: name, PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', TMPDIR: tmpdir, ...env },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const child = start(argv, options);
+        child.stdin.end();
         let stdout = '';
         let stderr = '';
         child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

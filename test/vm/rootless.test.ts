@@ -6,7 +6,7 @@
  * a tree it owns, which the guest sees as root's.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { isAbsolute, join } from 'node:path';
@@ -201,11 +201,7 @@ describe('as an ordinary user', vm, () => {
   });
 
   test('an interactive shell on the user\'s terminal', async () => {
-    const child = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', 'script', '-qec', `${chrootvm()} ${rootfs}`, '/dev/null'], {
-      cwd: user.home,
-      env: { HOME: user.home, PATH: '/usr/bin:/bin', TMPDIR: tmpdirOf(user), TERM: 'dumb' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = user.start(['script', '-qec', `${chrootvm()} ${rootfs}`, '/dev/null'], { cwd: user.home, tmpdir: tmpdirOf(user), env: { TERM: 'dumb' } });
     let output = '';
     const prompt = new Promise<void>((resolvePrompt) =>
       child.stdout.on('data', (chunk: Buffer) => {
@@ -221,11 +217,7 @@ describe('as an ordinary user', vm, () => {
   });
 
   test('chrootvm killed with SIGKILL: its qemu and virtiofsd go with it, rootless too', async () => {
-    const child = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', chrootvm(), '--debug', rootfs, 'sleep', '1000'], {
-      cwd: user.home,
-      env: { HOME: user.home, PATH: '/usr/bin:/bin', TMPDIR: tmpdirOf(user) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = user.start([chrootvm(), '--debug', rootfs, 'sleep', '1000'], { cwd: user.home, tmpdir: tmpdirOf(user) });
     let output = '';
     const started = new Promise<void>((resolveStarted) => {
       const seen = (chunk: Buffer) => {
