@@ -17,6 +17,7 @@ import {
   ROOT,
   skipWithoutQemu,
   startChrootvm,
+  typeIntoShell,
   VM_TEST_TIMEOUT_MS,
 } from './harness.ts';
 import { demoKernel } from '../demo.ts';
@@ -110,17 +111,8 @@ describe('chrootvm', () => {
   test('without a command: an interactive shell on the terminal, with job control and our exit status', vm, async () => {
     // script(1) gives chrootvm a real terminal, as a user's would be.
     const child = spawn('script', ['-qec', `${CHROOTVM} ${requireDemoRootfs()}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv() });
-    let output = '';
-    const prompt = new Promise<void>((resolvePrompt) =>
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('# ')) resolvePrompt();
-      }),
-    );
-    const status = new Promise<number | null>((resolveStatus) => child.on('close', resolveStatus));
-    await prompt;
-    child.stdin.write('tty; echo "marker-$((6 * 7))"; exit 5\r');
-    assert.equal(await status, 5, output);
+    const { status, output } = await typeIntoShell(child, 'tty; echo "marker-$((6 * 7))"; exit 5\r');
+    assert.equal(status, 5, output);
     assert.match(output, /\/dev\/ttyS0/);
     assert.match(output, /marker-42/);
     assert.doesNotMatch(output, /job control turned off/);

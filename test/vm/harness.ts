@@ -4,11 +4,12 @@
  * builds it).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import type { Status } from '../../init/status-line.ts';
 import { chooseAccel } from '../../scripts/lib/accel.ts';
 import { builtFfiModule, builtInit } from '../../scripts/lib/artifacts.ts';
@@ -66,7 +67,11 @@ export function startChrootvm(args: readonly string[], options: ChrootvmOptions 
 }
 
 function startProcess(program: string, args: readonly string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe', cwd = ROOT): Running {
-  const child = spawn(program, args, { cwd, env, stdio: [stdin, 'pipe', 'pipe'] });
+  return watch(spawn(program, args, { cwd, env, stdio: [stdin, 'pipe', 'pipe'] }), program);
+}
+
+/** A started process's output and end, for waiting on what it prints; `program` names it in errors. */
+export function watch(child: ChildProcess, program: string): Running {
   let stdout = '';
   let stderr = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -98,6 +103,24 @@ function startProcess(program: string, args: readonly string[], env: NodeJS.Proc
 
 export function chrootvm(args: readonly string[], options: ChrootvmOptions = {}): Promise<Result> {
   return startChrootvm(args, options).result;
+}
+
+/**
+ * Types `input` into the interactive shell `child` runs on a terminal (script(1) around chrootvm)
+ * once its root prompt shows; resolves with the exit status and everything the terminal showed.
+ */
+export async function typeIntoShell(child: ChildProcessByStdio<Writable, Readable, Readable>, input: string): Promise<{ status: number | null; output: string }> {
+  let output = '';
+  const prompt = new Promise<void>((resolvePrompt) =>
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('# ')) resolvePrompt();
+    }),
+  );
+  const status = new Promise<number | null>((resolveStatus) => child.on('close', resolveStatus));
+  await prompt;
+  child.stdin.write(input);
+  return { status: await status, output };
 }
 
 /**

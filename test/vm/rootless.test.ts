@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createAccount, installProject, type Account } from '../../scripts/lib/throwaway-account.ts';
 import { gatherRootlessFacts, subordinateRanges, userNamespacesRefused } from '../../scripts/lib/user-namespace.ts';
 import { tarOf, type FixtureEntry } from '../unit/scripts/lib/image/fixtures.ts';
-import { processesMentioning, requireDemoRootfs, ROOT, skipWithoutQemu, TEST_TMP, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { processesMentioning, requireDemoRootfs, ROOT, skipWithoutQemu, TEST_TMP, typeIntoShell, VM_TEST_TIMEOUT_MS, watch } from './harness.ts';
 
 const notRoot = process.getuid?.() !== 0 ? 'making a throwaway account needs root (as CI runs)' : false;
 // A host whose kernel gives no ordinary user a user namespace (a chroot, a sysctl) cannot run this
@@ -202,36 +202,17 @@ describe('as an ordinary user', vm, () => {
 
   test('an interactive shell on the user\'s terminal', async () => {
     const child = user.start(['script', '-qec', `${chrootvm()} ${rootfs}`, '/dev/null'], { cwd: user.home, tmpdir: tmpdirOf(user), env: { TERM: 'dumb' } });
-    let output = '';
-    const prompt = new Promise<void>((resolvePrompt) =>
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('# ')) resolvePrompt();
-      }),
-    );
-    const status = new Promise<number | null>((resolveStatus) => child.on('close', resolveStatus));
-    await prompt;
-    child.stdin.write('echo "uid-$(id -u)"; exit 4\r');
-    assert.equal(await status, 4, output);
+    const { status, output } = await typeIntoShell(child, 'echo "uid-$(id -u)"; exit 4\r');
+    assert.equal(status, 4, output);
     assert.match(output, /uid-0/);
   });
 
   test('chrootvm killed with SIGKILL: its qemu and virtiofsd go with it, rootless too', async () => {
-    const child = user.start([chrootvm(), '--debug', rootfs, 'sleep', '1000'], { cwd: user.home, tmpdir: tmpdirOf(user) });
-    let output = '';
-    const started = new Promise<void>((resolveStarted) => {
-      const seen = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('init: run ')) resolveStarted();
-      };
-      child.stdout.on('data', seen);
-      child.stderr.on('data', seen);
-    });
-    const ended = new Promise<void>((resolveEnded) => child.on('close', () => resolveEnded()));
-    await started;
+    const running = watch(user.start([chrootvm(), '--debug', rootfs, 'sleep', '1000'], { cwd: user.home, tmpdir: tmpdirOf(user) }), 'chrootvm');
+    await running.waitFor('init: run ');
     assert.ok(processesMentioning(tmpdirOf(user)).length >= 2, 'qemu and virtiofsd are running');
-    child.kill('SIGKILL');
-    await ended;
+    running.child.kill('SIGKILL');
+    await running.result;
     const deadline = Date.now() + 10_000;
     while (processesMentioning(tmpdirOf(user)).length > 0 && Date.now() < deadline) await new Promise((wait) => setTimeout(wait, 100));
     assert.deepEqual(processesMentioning(tmpdirOf(user)), []);
