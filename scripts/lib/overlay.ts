@@ -9,11 +9,11 @@
  * could not work rootless. A disk works alike for root and for ordinary users, and keeps the
  * guest's owners, modes and xattrs exactly.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OverlayConfig } from '../../init/cmdline.ts';
+import { pipeThrough } from '../../packer/compress.ts';
 import type { OverlayOptions } from './chrootvm-args.ts';
 import { makeDirectory } from './make-directory.ts';
 import { findOnPath, isExecutableFile, processAlive } from './processes.ts';
@@ -52,12 +52,6 @@ async function findMkfs(env: NodeJS.ProcessEnv): Promise<string> {
   throw new Error(`mkfs.ext4 not found (on PATH, ${MKFS_PLACES.join(', ')}): install the Debian package e2fsprogs`);
 }
 
-function run(command: string, args: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, (error, _stdout, stderr) => (error ? reject(new Error(`${command} ${args.join(' ')}: ${`${stderr}`.trim() || error.message}`)) : resolve()));
-  });
-}
-
 /**
  * DIR/upper.ext4, made (with DIR) on first use: a sparse file of `sizeMiB` formatted by mkfs.ext4 under a
  * temporary name, then renamed, so an interrupted run never leaves a half-made disk. An existing disk
@@ -82,7 +76,7 @@ export async function prepareOverlayDisk(dir: string, sizeMiB: number | undefine
     const handle = await open(temporary, 'wx', 0o644);
     await handle.truncate(size * 1024 * 1024).finally(() => handle.close());
     // The root directory is root's (mkfs.ext4 would give it to whoever runs it); the label names it.
-    await run(await findMkfs(process.env), ['-q', '-F', '-L', OVERLAY_DISK_SERIAL, '-E', 'root_owner=0:0', temporary]);
+    await pipeThrough([await findMkfs(process.env), '-q', '-F', '-L', OVERLAY_DISK_SERIAL, '-E', 'root_owner=0:0', temporary], new Uint8Array());
     await rename(temporary, disk);
   } finally {
     await rm(temporary, { force: true });

@@ -6,8 +6,7 @@
  * host port that is taken is found before anything boots.
  */
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
-import { isIPv4 } from 'node:net';
+import { createServer, isIPv4 } from 'node:net';
 import { UsageError } from './usage.ts';
 
 export type Protocol = 'tcp' | 'udp';
