@@ -60,32 +60,33 @@ export function resolveInRoot(root: string, path: string): string {
 export type Provided = 'in /run' | 'bind-mounted' | 'written' | 'in an overlay of /etc';
 
 /**
- * Makes `/etc/NAME` in the new root read `content`, never writing the root itself:
+ * Makes `/etc/NAME` in the new root read `content(existing)`, given what it reads now (undefined
+ * when missing), never writing the root itself:
  * - a symlink into /run (systemd-resolved's stub): the file is made there, in our own /run;
  * - an existing file: our file is bind-mounted over it;
  * - missing (or a dangling symlink): written into a root that is a writable copy anyway
  *   (`rootIsCopy`: an overlay, or a writable in-memory system), else into an overlay of /etc whose
  *   upper layer is in /run.
  */
-export function provideEtcFile(newRoot: string, name: string, content: string, rootIsCopy: boolean): Provided {
+export function provideEtcFile(newRoot: string, name: string, content: (existing: string | undefined) => string, rootIsCopy: boolean): Provided {
   const target = resolveInRoot(newRoot, `/etc/${name}`);
   if (target === '/run' || target.startsWith('/run/')) {
     mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
-    writeFileSync(target, content, { mode: 0o644 });
+    writeFileSync(target, content(undefined), { mode: 0o644 });
     return 'in /run';
   }
   const hostPath = join(newRoot, target);
   if (existsSync(hostPath) && lstatSync(hostPath).isFile()) {
     const ours = join(NET_RUN_DIRECTORY, name);
     mkdirSync(NET_RUN_DIRECTORY, { recursive: true, mode: 0o755 });
-    writeFileSync(ours, content, { mode: 0o644 });
+    writeFileSync(ours, content(readFileSync(hostPath, 'utf8')), { mode: 0o644 });
     mount(`${ours} over /etc/${name}`, ours, hostPath, null, MS.BIND);
     return 'bind-mounted';
   }
   if (!rootIsCopy) overlayEtc(newRoot);
   const etcPath = join(newRoot, 'etc', name);
   rmSync(etcPath, { force: true });
-  writeFileSync(etcPath, content, { mode: 0o644 });
+  writeFileSync(etcPath, content(undefined), { mode: 0o644 });
   return rootIsCopy ? 'written' : 'in an overlay of /etc';
 }
 
@@ -108,9 +109,7 @@ export function hostsFile(existing: string | undefined, address: string, hostnam
 
 /** resolv.conf and hosts for the guest, as provideEtcFile places them. */
 export function provideNameFiles(newRoot: string, net: NetConfig, hostname: string, rootIsCopy: boolean): void {
-  const hostsPath = join(newRoot, resolveInRoot(newRoot, '/etc/hosts'));
-  const existing = existsSync(hostsPath) ? readFileSync(hostsPath, 'utf8') : undefined;
-  const resolv = provideEtcFile(newRoot, 'resolv.conf', `nameserver ${net.dns}\n`, rootIsCopy);
-  const hosts = provideEtcFile(newRoot, 'hosts', hostsFile(existing, net.address, hostname), rootIsCopy);
+  const resolv = provideEtcFile(newRoot, 'resolv.conf', () => `nameserver ${net.dns}\n`, rootIsCopy);
+  const hosts = provideEtcFile(newRoot, 'hosts', (existing) => hostsFile(existing, net.address, hostname), rootIsCopy);
   debug(`network: /etc/resolv.conf ${resolv}, /etc/hosts ${hosts}`);
 }
