@@ -49,7 +49,15 @@ export type Privilege =
   | { kind: 'user-namespace'; uids: IdRange[]; gids: IdRange[] }
   | { kind: 'user'; uid: number };
 
+let privilege: Privilege | undefined;
+
+/** Read once: a process's ids and namespace do not change under it. */
 export function currentPrivilege(): Privilege {
+  privilege ??= readPrivilege();
+  return privilege;
+}
+
+function readPrivilege(): Privilege {
   const uid = process.getuid?.() ?? 0;
   if (uid !== 0) return { kind: 'user', uid };
   const uids = parseIdMap(readFileSync('/proc/self/uid_map', 'utf8'));
