@@ -99,7 +99,10 @@ function addBlob(files: Files, bytes: Buffer): { digest: string; size: number } 
   return { digest, size: bytes.length };
 }
 
-async function addImage(files: Files, layers: readonly Layer[], architecture: string): Promise<Omit<Image, 'files'>> {
+/** The `config` object of an image config: Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts… */
+export type ContainerConfig = Record<string, unknown>;
+
+async function addImage(files: Files, layers: readonly Layer[], architecture: string, container?: ContainerConfig): Promise<Omit<Image, 'files'>> {
   const layerDescriptors = [];
   const diffIds = [];
   for (const layer of layers) {
@@ -107,7 +110,7 @@ async function addImage(files: Files, layers: readonly Layer[], architecture: st
     diffIds.push(sha256(plain));
     layerDescriptors.push({ mediaType: OCI_LAYER_TYPES[layer.codec], ...addBlob(files, compress(plain, layer.codec)) });
   }
-  const config = addBlob(files, json({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }));
+  const config = addBlob(files, json({ architecture, os: 'linux', ...(container ? { config: container } : {}), rootfs: { type: 'layers', diff_ids: diffIds } }));
   const manifest = addBlob(files, json({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -120,10 +123,11 @@ async function addImage(files: Files, layers: readonly Layer[], architecture: st
 /**
  * An OCI layout. With `otherPlatform`, index.json points at an image index that holds an arm64
  * image (those layers) before the amd64 one: only platform selection picks the right one.
+ * `container` is the amd64 image's config (Entrypoint, Cmd…).
  */
-export async function ociLayout(layers: readonly Layer[], otherPlatform?: readonly Layer[]): Promise<Image> {
+export async function ociLayout(layers: readonly Layer[], otherPlatform?: readonly Layer[], container?: ContainerConfig): Promise<Image> {
   const files: Files = new Map([['oci-layout', json({ imageLayoutVersion: '1.0.0' })]]);
-  const image = await addImage(files, layers, 'amd64');
+  const image = await addImage(files, layers, 'amd64', container);
   const manifestSize = (files.get(`blobs/sha256/${hexOf(image.manifestDigest)}`) as Buffer).length;
   const amd64 = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.manifestDigest, size: manifestSize };
   if (!otherPlatform) {
