@@ -207,17 +207,18 @@ async function boot(): Promise<never> {
   }
   const identity = request.user === undefined ? undefined : commandIdentity(request.user);
   const io = openCommandIo(request);
-  const ended = runCommand(request, commandEnvironment(identity ? { ...env, HOME: identity.home } : env, request.env), io.stdio, identity);
+  const command = runCommand(request, commandEnvironment(identity ? { ...env, HOME: identity.home } : env, request.env), io.stdio, identity);
   io.started();
+  control.listen((signal) => command.signal(signal));
   // The command runs already: the initramfs goes while it does.
   const freed = freeInitramfs();
-  const status = await ended;
+  const status = await command.ended;
   await freed;
   debug(`command ended: ${JSON.stringify(status)}`);
   const counts = await io.finish();
   if (counts) {
     debug(`output sent: ${JSON.stringify(counts)}`);
-    control.confirmOutput(counts);
+    await control.confirmOutput(counts);
   }
   sync();
   reportStatus(status);

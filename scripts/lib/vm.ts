@@ -11,7 +11,7 @@ import { PORTS, type PortRole, type RunRequest } from '../../init/control-protoc
 import { parseStatus } from '../../init/status-line.ts';
 import { DEFAULT_QEMU } from './accel.ts';
 import type { Cleanup } from './cleanup.ts';
-import { GuestPorts, portSocketName, type CommandStreams } from './guest-ports.ts';
+import { GuestPorts, portSocketName, type CommandSignals, type CommandStreams } from './guest-ports.ts';
 import type { RunEnd } from './outcome.ts';
 import { qemuArgv, type Accel } from './plan.ts';
 import { describeExit, dieWithUsPrefix, findOnPath, start, stop, waitForSocket, type Started } from './processes.ts';
@@ -45,8 +45,8 @@ export interface VmSpec {
   console: 'inherit' | 'collect';
   /** Kill the VM after this long. */
   timeoutMs?: number;
-  /** Run mode: the command the guest's init runs, and where its streams go on the host. */
-  run?: { request: RunRequest; streams: CommandStreams };
+  /** Run mode: the command the guest's init runs, where its streams go on the host, and the signals passed on to it. */
+  run?: { request: RunRequest; streams: CommandStreams; signals?: CommandSignals };
   /** Show qemu's stderr as it comes. */
   echoQemuStderr?: boolean;
   log?: (text: string) => void;
@@ -122,7 +122,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   const daemons = await startDaemons(spec, dieWithUs, cleanup);
   const statusPath = join(spec.workdir, 'status');
   const kernelLogPath = join(spec.workdir, 'kernel.log');
-  const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams) : undefined;
+  const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams, spec.run.signals) : undefined;
   if (ports) cleanup.add('guest port sockets', () => ports.close());
   const qmp = await listenForQmp(socketPath(spec.workdir, QMP_SOCKET));
   cleanup.add('QMP listener', () => qmp.close());
