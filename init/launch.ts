@@ -11,6 +11,8 @@ import { dup2, execve, reapExitedChild, resetSignalsForExec, spawn, spawnAsUser 
 import type { Identity } from './users.ts';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** What runs when the kernel command line names no init= (and no image's process is packed). */
+export const DEFAULT_INIT = '/bin/sh';
 
 /**
  * A fresh environment: the kernel hands PID 1 every unrecognised `key=value` of the command line

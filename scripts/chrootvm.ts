@@ -227,7 +227,6 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
     rootfsNamed: rootfs !== undefined,
     rw: options.rw,
     shares: shares.map(({ tag, readonly }) => ({ tag, readonly })),
-    init: '/bin/sh',
     initArgs: [],
     debug: options.debug,
     hostname: options.hostname ?? (await defaultHostname(rootfs, options.image ?? (rootfs ? options.rootfs : undefined))),

@@ -5,6 +5,7 @@
  * demo rootfs (--kernel-from): images carry none.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
@@ -27,7 +28,8 @@ import {
   type Layer,
   type TreeNode,
 } from '../unit/scripts/lib/image/fixtures.ts';
-import { assertNothingLeft, chrootvm, fetchWhenUp, leftovers, requireDemoRootfs, skipWithoutQemu, startChrootvm, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { assertNothingLeft, bootForStatus, chrootvm, fetchWhenUp, leftovers, requireDemoRootfs, ROOT, skipWithoutQemu, startChrootvm, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { demoKernel } from '../demo.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -319,6 +321,34 @@ describe("chrootvm --image runs the image's process", () => {
     const none = await chrootvm(['--image', images.reporter, ...kernelFrom(), '--entrypoint', '', '/bin/cat', '/www-missing'], { env });
     assert.equal(none.status, 1, none.stderr);
     assert.match(none.stderr, /cat: can't open '\/www-missing': No such file or directory/);
+  });
+
+  /** `mkvirtinitrd --image IMAGE ARGS… MODDIR OUT`, into the test's directory. */
+  function imageInitrd(name: string, image: string, args: readonly string[]): string {
+    const initrd = join(work, `${name}.img`);
+    const build = spawnSync(join(ROOT, 'bin/mkvirtinitrd'), ['--image', image, ...args, demoKernel()!.moddir, initrd], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(build.status, 0, build.stderr);
+    return initrd;
+  }
+
+  test('mkvirtinitrd --image boots straight into the process without chrootvm: console output, its status, then power-off', vm, async () => {
+    const initrd = imageInitrd('reporter', images.reporter, []);
+    const boot = await bootForStatus({ initrd, cmdline: [], timeoutMs: VM_TEST_TIMEOUT_MS });
+    assert.deepEqual(boot.status, { kind: 'exit', code: 3 }, boot.kernelLog);
+    assert.match(boot.kernelLog + boot.console, /hello\|\/bin\|\/srv\|1000:1000\|\/home\/app\|from-cmd/);
+  });
+
+  test('mkvirtinitrd --image --entrypoint, --inject keeps the mode, and init= on the kernel command line overrides the process', vm, async () => {
+    const script = join(work, 'injected.sh');
+    await writeFile(script, '#!/bin/sh\necho "injected as PID $$"\nexec /bin/busybox poweroff -f\n', { mode: 0o755 });
+    const initrd = imageInitrd('overridden', images.reporter, ['--entrypoint', '["/bin/sh","-c","echo overridden; exit 4"]', '--inject', `${script}:/opt/tools/run-me`]);
+    const overridden = await bootForStatus({ initrd, cmdline: [], timeoutMs: VM_TEST_TIMEOUT_MS });
+    assert.deepEqual(overridden.status, { kind: 'exit', code: 4 }, overridden.kernelLog);
+    assert.match(overridden.kernelLog + overridden.console, /overridden/);
+    const byInit = await bootForStatus({ initrd, cmdline: ['init=/opt/tools/run-me'], timeoutMs: VM_TEST_TIMEOUT_MS });
+    assert.equal(byInit.status, undefined, byInit.kernelLog);
+    assert.match(byInit.kernelLog + byInit.console, /injected as PID 1/);
+    assert.doesNotMatch(byInit.kernelLog + byInit.console, /overridden/);
   });
 
   test('a server image with -p and no ARGs: the host reaches it, and SIGTERM gets its own status', vm, async () => {
