@@ -103,21 +103,23 @@ export interface PrivateView {
   /** A read-only bind mount of this directory over itself: the host kernel then refuses every write through it, whatever the guest remounts. */
   readonlyDir?: string;
   /**
-   * A tmpfs of its own at /var/run: the C virtiofsd keeps a pid file in /var/run/virtiofsd, which
-   * only the host's root may create, so in a user namespace it needs its own.
+   * The daemon runs as root of a user namespace (rootless use). The C virtiofsd keeps a pid file in
+   * /var/run/virtiofsd, which only the host's root may create, so it gets a tmpfs of its own at
+   * /var/run; and the flags of the mount under the shared directory (nosuid, nodev, noexec, atime)
+   * are locked, so the read-only remount must repeat them or be refused.
    */
-  privateRun: boolean;
+  userNamespace: boolean;
 }
 
 /** Runs a daemon in a private mount namespace set up as `view` says; the host's own mount table is untouched. */
 export function inPrivateView(view: PrivateView, argv: readonly string[]): string[] {
+  const readonlyBind = view.userNamespace
+    ? ['mount --bind -- "$1" "$1"', 'flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1)', 'mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1"']
+    : // One process: mount binds, then remounts read-only itself.
+      ['mount --bind -o ro -- "$1" "$1"'];
   const steps = [
-    ...(view.privateRun ? ['mount -t tmpfs -o mode=0755 virtiofsd-run /var/run', 'mkdir /var/run/virtiofsd'] : []),
-    // The remount repeats the mount's other flags (nosuid, nodev, noexec, atime): in a user
-    // namespace they are locked, and a remount that would clear one is refused.
-    ...(view.readonlyDir !== undefined
-      ? ['mount --bind -- "$1" "$1"', 'flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1)', 'mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1"']
-      : []),
+    ...(view.userNamespace ? ['mount -t tmpfs -o mode=0755 virtiofsd-run /var/run', 'mkdir /var/run/virtiofsd'] : []),
+    ...(view.readonlyDir !== undefined ? readonlyBind : []),
   ];
   return [
     'unshare', '--mount', '--propagation', 'private', '--',
@@ -158,8 +160,8 @@ export function virtiofsdArgv(
     ];
     // The C virtiofsd has no read-only mode of its own.
     const readonlyEnforced = share.readonly && host.privateView;
-    const view: PrivateView = { ...(readonlyEnforced ? { readonlyDir: share.dir } : {}), privateRun: host.userNamespace };
-    return { argv: readonlyEnforced || view.privateRun ? inPrivateView(view, argv) : argv, readonlyEnforced };
+    const view: PrivateView = { ...(readonlyEnforced ? { readonlyDir: share.dir } : {}), userNamespace: host.userNamespace };
+    return { argv: readonlyEnforced || view.userNamespace ? inPrivateView(view, argv) : argv, readonlyEnforced };
   }
   const readonlyEnforced = share.readonly && host.readonlyOption;
   return {
