@@ -5,7 +5,8 @@
 // the binary's own --help rather than guessed from its path.
 
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-write.ts';
 import { findOnPath, isExecutableFile } from './processes.ts';
 import { currentPrivilege, rootIsMountPoint } from './user-namespace.ts';
 
@@ -74,6 +75,31 @@ export function inspectVirtiofsd(binary: string): Promise<VirtiofsdFeatures> {
       }
     });
   });
+}
+
+/** What inspectVirtiofsd said about a binary, valid while it keeps its inode, size and mtime. */
+interface KnownFeatures extends VirtiofsdFeatures {
+  binary: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * inspectVirtiofsd, remembered in `memoFile`: `--help` is a process start on every run otherwise.
+ * An upgraded binary has another inode or mtime, and is asked again.
+ */
+export async function rememberedFeatures(binary: string, memoFile: string): Promise<VirtiofsdFeatures> {
+  const { ino, size, mtimeMs } = await stat(binary);
+  const known = await readFile(memoFile, 'utf8').then((text) => JSON.parse(text) as KnownFeatures, () => undefined);
+  if (known?.binary === binary && known.ino === ino && known.size === size && known.mtimeMs === mtimeMs) {
+    return { flavour: known.flavour, readonlyOption: known.readonlyOption };
+  }
+  const features = await inspectVirtiofsd(binary);
+  const record: KnownFeatures = { binary, ino, size, mtimeMs, ...features };
+  // A memo that cannot be written (no cache directory yet) costs the next run one --help, nothing more.
+  await writeFileAtomic(memoFile, Buffer.from(JSON.stringify(record))).catch(() => undefined);
+  return features;
 }
 
 // Cache policy per share. A read-only share (the default rootfs) is a tree the

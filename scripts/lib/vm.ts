@@ -12,12 +12,13 @@ import { parseStatus } from '../../init/status-line.ts';
 import { DEFAULT_QEMU } from './accel.ts';
 import type { Cleanup } from './cleanup.ts';
 import { GuestPorts, portSocketName, type CommandSignals, type CommandStreams } from './guest-ports.ts';
+import { cacheDirectory } from './initrd-cache.ts';
 import type { RunEnd } from './outcome.ts';
 import { qemuArgv, type Accel } from './plan.ts';
 import { describeExit, dieWithUsPrefix, findOnPath, start, stop, waitForSocket, type Started } from './processes.ts';
 import { listenForQmp, shutdownReason } from './qmp.ts';
 import { currentPrivilege } from './user-namespace.ts';
-import { canMakePrivateView, findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
+import { canMakePrivateView, findVirtiofsd, rememberedFeatures, virtiofsdArgv } from './virtiofsd.ts';
 
 export interface VmShare {
   tag: string;
@@ -81,6 +82,8 @@ function socketPath(workdir: string, name: string): string {
 }
 
 const shareSocketName = (index: number) => `fs${index}.sock`;
+/** In the cache: what the virtiofsd binary is (its flavour), as long as it is the same file. */
+const VIRTIOFSD_MEMO = 'virtiofsd.json';
 const QMP_SOCKET = 'qmp.sock';
 
 function checkSocketPaths(spec: VmSpec): void {
@@ -93,7 +96,7 @@ const DAEMON_EXIT_GRACE_MS = 2000;
 
 async function startDaemons(spec: VmSpec, dieWithUs: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
   const virtiofsd = await findVirtiofsd(process.env);
-  const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
+  const { flavour, readonlyOption } = await rememberedFeatures(virtiofsd, join(cacheDirectory(), VIRTIOFSD_MEMO));
   const host = { readonlyOption, privateView: await canMakePrivateView(process.env), userNamespace: currentPrivilege().kind === 'user-namespace' };
   spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons: { tag: string; daemon: Started; socket: string }[] = [];

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   canMakePrivateView,
-  detectFlavour, findVirtiofsd, helpHasReadonly, inPrivateView, inspectVirtiofsd, virtiofsdArgv,
+  detectFlavour, findVirtiofsd, helpHasReadonly, inPrivateView, inspectVirtiofsd, rememberedFeatures, virtiofsdArgv,
 } from '../../../../scripts/lib/virtiofsd.ts';
 
 const FIXTURES = new URL('../../../fixtures/virtiofsd/', import.meta.url);
@@ -171,6 +171,19 @@ test('inspectVirtiofsd: a binary that cannot run is named in the error', async (
 test('inspectVirtiofsd: a binary whose --help fails is named with its exit status and last words', () => withTemp(async (dir) => {
   const fake = await script(join(dir, 'virtiofsd'), 'echo one >&2; echo "two" >&2; exit 3');
   await assert.rejects(inspectVirtiofsd(fake), { message: `${fake} --help failed (exit status 3): one two` });
+}));
+
+test('rememberedFeatures: asks the binary once, and again only when it changed', () => withTemp(async (dir) => {
+  const binary = join(dir, 'virtiofsd');
+  const memo = join(dir, 'virtiofsd.json');
+  await writeFile(binary, '#!/bin/sh\necho "usage: virtiofsd [options]\n    -o source=PATH"\n', { mode: 0o755 });
+  assert.deepEqual(await rememberedFeatures(binary, memo), { flavour: 'c', readonlyOption: false });
+  // Not runnable any more, yet the same file: the memo answers.
+  await chmod(binary, 0o644);
+  assert.deepEqual(await rememberedFeatures(binary, memo), { flavour: 'c', readonlyOption: false });
+  await writeFile(binary, '#!/bin/sh\necho "    --shared-dir <DIR>\n    --readonly"\n', { mode: 0o755 });
+  await chmod(binary, 0o755);
+  assert.deepEqual(await rememberedFeatures(binary, memo), { flavour: 'rust', readonlyOption: true });
 }));
 
 test('findVirtiofsd: $VIRTIOFSD first, then PATH (skipping non-executables), then the fixed places', () => withTemp(async (dir) => {
