@@ -13,6 +13,7 @@ import type { Codec } from '../../packer/compress.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { markUsed, pruneLeastRecentlyUsed } from './cache-lru.ts';
 import { hashFile } from './hash-file.ts';
+import { rememberedInitrd, rememberInitrd } from './initrd-memo.ts';
 import { makeDirectory } from './make-directory.ts';
 
 /** Bump when the initrd layout changes in a way the inputs do not show. */
@@ -78,9 +79,15 @@ const INITRD_NAME = /^initrd-[0-9a-f]{32}\.cpio(\.[a-z0-9]+)?$/;
 
 /** The cached initrd for `spec`, built first if this content was never packed. */
 export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: string) => void): Promise<string> {
-  const plan = await planInitrd(spec);
   const directory = cacheDirectory();
   await makeDirectory(directory, 0o700);
+  const remembered = await rememberedInitrd(directory, spec, codec);
+  if (remembered) {
+    log(`initrd ${remembered} (cached; its inputs unchanged)`);
+    await markUsed(remembered);
+    return remembered;
+  }
+  const plan = await planInitrd(spec);
   const memo = await loadMemo(directory);
   const before = JSON.stringify([...memo]);
   const path = join(directory, `initrd-${await planKey(plan, codec, memo)}.${codec === 'none' ? 'cpio' : `cpio.${codec}`}`);
@@ -89,10 +96,11 @@ export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: s
   if (existsSync(path)) {
     log(`initrd ${path} (cached)`);
     await markUsed(path);
-    return path;
+  } else {
+    log(`building initrd ${path}`);
+    await writeFileAtomic(path, await buildInitrd(plan, { codec, mtime: 0 }));
+    for (const stale of await pruneLeastRecentlyUsed(directory, INITRD_NAME, KEPT_INITRDS)) log(`removed the least recently used initrd ${stale}`);
   }
-  log(`building initrd ${path}`);
-  await writeFileAtomic(path, await buildInitrd(plan, { codec, mtime: 0 }));
-  for (const stale of await pruneLeastRecentlyUsed(directory, INITRD_NAME, KEPT_INITRDS)) log(`removed the least recently used initrd ${stale}`);
+  await rememberInitrd(directory, spec, codec, plan, path);
   return path;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
@@ -75,6 +75,42 @@ test('cachedInitrd: a hit marks the initrd used, a build removes the least recen
     utimesSync(built, 500, 500);
     assert.equal(await cachedInitrd(spec, 'lz4', () => {}), built);
     assert.ok(statSync(built).mtimeMs > Date.now() - 60_000, 'a hit leaves the mtime in the past');
+  } finally {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+  }
+}));
+
+test('cachedInitrd remembers the initrd a spec led to, and plans again when an input changed', withDir(async (dir) => {
+  const saved = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = dir;
+  try {
+    // An ELF file of our own, to change: the init's closure is read from its headers.
+    const init = join(dir, 'init');
+    cpSync('/usr/bin/true', init);
+    const moddir = join(dir, 'modules');
+    cpSync(fixtureModdir('ko'), moddir, { recursive: true });
+    const spec = { init, moddir, extraModules: [] };
+    const logged = async () => {
+      const lines: string[] = [];
+      const path = await cachedInitrd(spec, 'lz4', (line) => lines.push(line));
+      return { path, lines };
+    };
+    const first = await logged();
+    assert.deepEqual(first.lines, [`building initrd ${first.path}`]);
+    assert.deepEqual(await logged(), { path: first.path, lines: [`initrd ${first.path} (cached; its inputs unchanged)`] });
+    // A file added to the module directory: planned again, and the same content found in the cache.
+    writeFileSync(join(moddir, 'unrelated.txt'), '');
+    assert.deepEqual(await logged(), { path: first.path, lines: [`initrd ${first.path} (cached)`] });
+    assert.deepEqual(await logged(), { path: first.path, lines: [`initrd ${first.path} (cached; its inputs unchanged)`] });
+    // Another init: another initrd.
+    cpSync('/usr/bin/false', init);
+    const rebuilt = await logged();
+    assert.notEqual(rebuilt.path, first.path);
+    assert.deepEqual(rebuilt.lines, [`building initrd ${rebuilt.path}`]);
+    // The remembered initrd is gone (pruned, deleted): planned and built again.
+    rmSync(rebuilt.path);
+    assert.deepEqual(await logged(), { path: rebuilt.path, lines: [`building initrd ${rebuilt.path}`] });
   } finally {
     if (saved === undefined) delete process.env.XDG_CACHE_HOME;
     else process.env.XDG_CACHE_HOME = saved;
