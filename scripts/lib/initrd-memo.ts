@@ -69,6 +69,8 @@ export async function rememberInitrd(directory: string, spec: InitrdSpec, codec:
   }
   for (const path of [...LD_SO_CONF, ...(await ldSoConfDirs('/')), ...LIBRARY_DIRECTORIES]) paths.add(path);
   const memo = await readMemo(directory);
+  // Specs whose init is gone (an uninstalled copy, a removed checkout) are dropped: the memo stays small.
+  for (const key of Object.keys(memo)) if (fileState((JSON.parse(key) as string[])[0]!).length === 1) delete memo[key];
   memo[memoKey(spec, codec)] = { initrd, inputs: [...paths].sort().map(fileState) };
   // A memo that cannot be written costs the next run a plan, nothing more.
   await writeFileAtomic(join(directory, MEMO_FILE), Buffer.from(JSON.stringify(memo))).catch(() => undefined);

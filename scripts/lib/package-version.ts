@@ -1,11 +1,13 @@
 /**
- * The version the CLIs report, from the project's package.json: it sits two levels above this
- * file both in the checkout and in an installed copy (make install copies it there).
+ * The version the CLIs report, from the project's package.json (make install copies it into the
+ * installed tree too).
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from './artifacts.ts';
 
 export function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const manifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
   return manifest.version;
 }
 
