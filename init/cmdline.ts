@@ -39,7 +39,7 @@ export interface BootConfig {
   shares: Share[];
   /**
    * init=: the program exec'd as PID 1 after the switch. Not named: /bin/sh, or, in a whole-system
-   * initramfs made from an image, that image's process (run-request.ts).
+   * initramfs made from an image, that image's process (initrdPaths.imageProcess).
    */
   init?: string;
   initArgs: string[];
@@ -49,6 +49,11 @@ export interface BootConfig {
    * which the init runs as its child instead of exec'ing init=.
    */
   run: boolean;
+  /**
+   * virtinitrd.boot (with virtinitrd.run): the system's own init (init=) runs the command once the
+   * system is up, from a unit or inittab entry the init writes before it hands over (boot-hook.ts).
+   */
+  boot?: boolean;
   /** virtinitrd.hostname=: the VM's name; otherwise the root's /etc/hostname, else localhost. */
   hostname?: string;
   /** How long each share may take to appear (virtinitrd.share_timeout=); the init's default otherwise. */
@@ -58,6 +63,7 @@ export interface BootConfig {
 }
 
 export const RUN_PARAMETER = 'virtinitrd.run';
+export const BOOT_PARAMETER = 'virtinitrd.boot';
 export const SHARE_TIMEOUT_PARAMETER = 'virtinitrd.share_timeout';
 export const HOSTNAME_PARAMETER = 'virtinitrd.hostname';
 export const OVERLAY_PARAMETER = 'virtinitrd.overlay';
@@ -190,6 +196,10 @@ export function parseCmdline(text: string): BootConfig {
         if (value !== undefined) throw new CmdlineError(`${RUN_PARAMETER} takes no value (the command comes over the control port)`);
         config.run = true;
         break;
+      case BOOT_PARAMETER:
+        if (value !== undefined) throw new CmdlineError(`${BOOT_PARAMETER} takes no value (init= names the system's init)`);
+        config.boot = true;
+        break;
       case HOSTNAME_PARAMETER:
         if (!isValidHostname(value ?? '')) throw new CmdlineError(`${HOSTNAME_PARAMETER}= must be a valid host name, not "${value ?? ''}"`);
         config.hostname = value;
@@ -274,6 +284,7 @@ export function formatBootParameters(config: BootConfig): string[] {
   if (config.init !== undefined) words.push(`init=${quoteValue('init', config.init)}`);
   if (config.debug) words.push('debug');
   if (config.run) words.push(RUN_PARAMETER);
+  if (config.boot) words.push(BOOT_PARAMETER);
   if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);
   if (config.hostname !== undefined) words.push(`${HOSTNAME_PARAMETER}=${config.hostname}`);
   if (config.overlay !== undefined) words.push(`${OVERLAY_PARAMETER}=${formatOverlay(config.overlay)}`);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostsFile, netmaskOf, resolveInRoot } from '../../../init/network.ts';
+import { resolveInRoot } from '../../../init/etc-files.ts';
+import { hostsFile, netmaskOf } from '../../../init/network.ts';
 
 test('netmaskOf: prefixes to dotted masks', () => {
   assert.deepEqual([8, 16, 24, 30, 32].map(netmaskOf), ['255.0.0.0', '255.255.0.0', '255.255.255.0', '255.255.255.252', '255.255.255.255']);
