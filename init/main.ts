@@ -9,6 +9,7 @@ import { parseCmdline, type BootConfig } from './cmdline.ts';
 import { openCommandIo, openConsole } from './command-io.ts';
 import { decodeRunRequest, type RunRequest } from './control-protocol.ts';
 import { ControlPort } from './control.ts';
+import { installBootHook } from './boot-hook.ts';
 import { createDeviceNodes } from './devices.ts';
 import { fatal } from './fatal.ts';
 import { chooseGuestHostname } from './hostname.ts';
@@ -131,9 +132,17 @@ const steps: Step[] = [
       if (!config.net) return;
       configureNetwork(config.net);
       const hostname = chooseGuestHostname(config.hostname, join(initrdPaths.newRoot, 'etc/hostname'));
-      // An overlay, or a writable in-memory system, is a copy: files may be written into it.
-      const rootIsCopy = config.overlay !== undefined || (config.rw && !config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker));
-      provideNameFiles(initrdPaths.newRoot, config.net, hostname, rootIsCopy);
+      provideNameFiles(initrdPaths.newRoot, config.net, hostname, rootIsCopy());
+    },
+  },
+  {
+    name: 'prepare the command for the system',
+    required: true,
+    run() {
+      if (!config.boot || !request) return;
+      const devices = findPorts(['stdin', 'stdout', 'stderr']);
+      const env = commandEnvironment(cleanEnvironment(term), request.env);
+      debug(`the system's init starts the command: ${installBootHook(initrdPaths.newRoot, systemInit(), request, env, devices, rootIsCopy())}`);
     },
   },
   {
@@ -153,6 +162,16 @@ const steps: Step[] = [
     },
   },
 ];
+
+/** An overlay, or a writable in-memory system, is a copy: files may be written into it. */
+function rootIsCopy(): boolean {
+  return config.overlay !== undefined || (config.rw && !config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker));
+}
+
+/** What runs as PID 1 after the switch in exec mode and --boot: init=, else the kernel's own first choice. */
+function systemInit(): string {
+  return config.init ?? DEFAULT_INIT;
+}
 
 function describeRequest(request: RunRequest): string {
   return JSON.stringify({ ...request, argv: request.argv.map(String), env: request.env.map(String), cwd: String(request.cwd) });
@@ -207,10 +226,11 @@ async function boot(): Promise<never> {
     }
   }
   const env = cleanEnvironment(term);
-  if (!request) {
+  // --boot: the system's init runs the command (boot-hook.ts).
+  if (!request || config.boot) {
     await freeInitramfs();
     try {
-      return execInit(config.init ?? DEFAULT_INIT, config.initArgs, env);
+      return execInit(systemInit(), config.initArgs, env);
     } catch (cause) {
       return fatal('start init', cause);
     }

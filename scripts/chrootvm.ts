@@ -26,7 +26,8 @@ import { imageCommand, isBareShell } from './lib/image/process-command.ts';
 import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
-import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
+import { resolveInRoot } from './lib/kernels.ts';
+import { decideBootOutcome, decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
 import { OVERLAY_DISK_SERIAL, overlayConfig, overlayModules, prepareOverlayDisk } from './lib/overlay.ts';
 import { versionLine } from './lib/package-version.ts';
 import { choosePorts, hostForward, publishFileText, type Published } from './lib/publish.ts';
@@ -132,9 +133,21 @@ async function publishPorts(options: ChrootvmOptions): Promise<Published[]> {
   return published;
 }
 
-/** The modules the asked-for features add to the initramfs, in a stable order (the initramfs is cached by them). */
-function extraModules(overlay: OverlayConfig | undefined, net: boolean): string[] {
-  return [...new Set([...overlayModules(overlay), ...(net ? NET_MODULES : [])])].sort();
+/**
+ * The modules the asked-for features add to the initramfs, in a stable order (the initramfs is
+ * cached by them). --boot's pvpanic_pci tells a panic from the system's own reboot.
+ */
+function extraModules(overlay: OverlayConfig | undefined, net: boolean, boot: boolean): string[] {
+  return [...new Set([...overlayModules(overlay), ...(net ? NET_MODULES : []), ...(boot ? ['pvpanic_pci'] : [])])].sort();
+}
+
+/** The kernel's own order for an init (init/main.c): what --boot runs without a PATH. */
+const SYSTEM_INITS = ['/sbin/init', '/etc/init', '/bin/init'];
+
+/** The tree's init --boot runs: PATH, else the first of SYSTEM_INITS the tree has (symlinks followed inside it). */
+async function chooseSystemInit(rootfs: string, asked: string | undefined): Promise<string> {
+  for (const path of asked === undefined ? SYSTEM_INITS : [asked]) if (await resolveInRoot(rootfs, path)) return path;
+  return fail(asked === undefined ? `--boot: ${rootfs} has none of ${SYSTEM_INITS.join(', ')}; name its init with --boot=PATH` : `--boot=${asked}: ${rootfs} has no ${asked}`);
 }
 
 function saveTerminal(): string | undefined {
@@ -184,7 +197,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const [initrd, pvh] = await Promise.all([
     options.initrd
       ? resolve(options.initrd)
-      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: extraModules(overlay?.config, published !== undefined) }, 'lz4', log).catch(
+      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: extraModules(overlay?.config, published !== undefined, options.boot !== undefined) }, 'lz4', log).catch(
           (cause: Error) => fail(`building the initrd: ${cause.message}`),
         ),
     extractVmlinux(kernel.kernel, cacheDirectory()),
@@ -193,12 +206,18 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const accel = await chooseAccel(options.accel);
   log(`accelerator ${accel.accel}: ${accel.reason}`);
 
+  // --boot: the tree's own init is PID 1 (an image's process is not run); without a command, the
+  // system's console is the terminal and there is nothing to send over the ports.
+  const systemInit = options.boot && (await chooseSystemInit(rootfs!, options.boot.init));
+  const bootConsole = options.boot !== undefined && command.length === 0;
+  if (systemInit) log(`booting ${systemInit} of the tree${bootConsole ? '' : ', which runs the command once the system is up'}`);
+  const imageRuns = imageProcess !== undefined && !options.boot;
   // The command's words end our arguments.
   const commandWords = argvBytes.slice(argvBytes.length - command.length);
-  const argv = imageProcess ? imageCommand(imageProcess, commandWords, options.entrypoint) : commandWords;
+  const argv = imageRuns ? imageCommand(imageProcess, commandWords, options.entrypoint) : commandWords;
   // Nothing to run is the interactive shell; so is an image's bare shell on a terminal (podman run -it).
-  const interactive = argv.length === 0 || (imageProcess !== undefined && command.length === 0 && isBareShell(argv) && process.stdin.isTTY);
-  if (imageProcess && argv.length > 0) log(`the image's process: ${JSON.stringify(argv.map(String))}`);
+  const interactive = bootConsole || argv.length === 0 || (imageRuns && command.length === 0 && isBareShell(argv) && process.stdin.isTTY);
+  if (imageRuns && argv.length > 0) log(`the image's process: ${JSON.stringify(argv.map(String))}`);
   const user = options.user ?? (imageProcess?.user || undefined);
   const request: RunRequest = {
     argv: argv.length > 0 ? argv : [Buffer.from('/bin/sh')],
@@ -230,14 +249,16 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
     initArgs: [],
     debug: options.debug,
     hostname: options.hostname ?? (await defaultHostname(rootfs, options.image ?? (rootfs ? options.rootfs : undefined))),
-    run: true,
+    run: !bootConsole,
+    ...(systemInit ? { init: systemInit, ...(bootConsole ? {} : { boot: true }) } : {}),
     ...(overlay ? { overlay: overlay.config } : {}),
     ...(published ? { net: userNetworkConfig() } : {}),
   };
   // The kernel's console is ttyS2, a file read back when the VM fails, so kernel messages never
   // land in the command's output; --debug puts it on ttyS0 to show it live instead (a second
-  // console= on the same 8250 driver is not enabled by the kernel).
-  const kernelParameters = [options.debug ? 'console=ttyS0' : 'console=ttyS2', 'panic=-1'];
+  // console= on the same 8250 driver is not enabled by the kernel). A booted system's console
+  // without a command is the terminal, as on a real machine.
+  const kernelParameters = [options.debug || bootConsole ? 'console=ttyS0' : 'console=ttyS2', 'panic=-1'];
   commandSignals = new CommandSignals();
   const terminal = interactive ? saveTerminal() : undefined;
   if (terminal) cleanup.add('terminal settings', () => restoreTerminal(terminal));
@@ -252,15 +273,20 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
       shares: [...(rootfs ? [{ tag: ROOTFS_TAG, path: rootfs, readonly: !options.rw }] : []), ...shares],
       disks: overlay?.disk ? [{ path: overlay.disk, serial: OVERLAY_DISK_SERIAL }] : [],
       ...(published ? { network: { hostForwards: published.map(hostForward) } } : {}),
+      panicDevice: options.boot !== undefined,
       cmdline: [...kernelParameters, ...formatBootParameters(boot)].join(' '),
       interactive,
       console: 'inherit',
-      run: {
-        request,
-        signals: commandSignals,
-        // Interactive: the terminal is qemu's (ttyS0); our stdin must stay unread.
-        streams: { ...(interactive ? {} : { stdin: process.stdin }), stdout: process.stdout, stderr: process.stderr },
-      },
+      ...(bootConsole
+        ? {}
+        : {
+            run: {
+              request,
+              signals: commandSignals,
+              // Interactive: the terminal is qemu's (ttyS0); our stdin must stay unread.
+              streams: { ...(interactive ? {} : { stdin: process.stdin }), stdout: process.stdout, stderr: process.stderr },
+            },
+          }),
       timeoutMs: options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000,
       echoQemuStderr: options.debug,
       log,
@@ -269,7 +295,8 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   );
   // Stopped by our own signal: the handler has said so, and how the VM ended says nothing more.
   if (stoppedBy) return EXIT_FAILURE;
-  const outcome = decideOutcome({ ...end, kernelLogTail: kernelLogSummary(end.kernelLog) });
+  const ending = { ...end, kernelLogTail: kernelLogSummary(end.kernelLog) };
+  const outcome = options.boot ? decideBootOutcome(ending, !bootConsole) : decideOutcome(ending);
   if (outcome.message) process.stderr.write(`chrootvm: ${outcome.message}\n`);
   return outcome.exitCode;
 }

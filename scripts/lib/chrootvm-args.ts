@@ -43,6 +43,11 @@ export interface ChrootvmOptions {
   rw: boolean;
   /** --overlay/--overlay-dir (and --image --rw): a writable root whose changes never reach the tree. */
   overlay?: OverlayOptions;
+  /**
+   * --boot[=PATH]: the tree's own init (PATH, else the first of BOOT_INITS it has) runs as PID 1;
+   * a COMMAND then runs once the system is up. Implies --overlay unless --rw or an overlay is given.
+   */
+  boot?: { init?: string };
   /** --net[=MODE] (-p implies user): the guest's network. */
   net: NetMode;
   /** -p/--publish, in order. */
@@ -98,6 +103,13 @@ expired.
                         fail with ENOSPC
   --overlay-dir DIR     keep the upper layer between runs, in DIR/upper.ext4 (an ext4 disk image
                         the guest mounts; DIR is made when missing); ROOTFS is still never written
+  --boot[=PATH]         boot ROOTFS's own init (PATH, else /sbin/init, /etc/init or /bin/init) as
+                        PID 1, with the console on the terminal, under --overlay unless --rw is
+                        given; exits 0 when the guest powers off, 133 when it reboots. With
+                        COMMAND: the system boots, then runs COMMAND (a systemd unit after
+                        multi-user.target, or an inittab entry) with its streams and status
+                        coming back as without --boot, then powers off. Unlike systemd-nspawn -b,
+                        the words after ROOTFS are this check, not arguments for the init
   --net[=MODE]          the network: user (qemu's user-mode network: no root, no host setup; the
                         guest is 10.0.2.15/24, the host's loopback is the gateway 10.0.2.2, DNS
                         10.0.2.3) or none (the default: only lo)
@@ -197,8 +209,9 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   const shares: HostShare[] = [];
   const env: EnvOption[] = [];
   const publish: PublishSpec[] = [];
-  // --net takes its MODE only attached (--net=none): a separate word is ROOTFS.
+  // --net and --boot take their value only attached (--net=none): a separate word is ROOTFS.
   let net: NetMode | undefined;
+  let boot: ChrootvmOptions['boot'];
   const rest: string[] = [];
   let index = 0;
   for (; index < argv.length; index++) {
@@ -214,6 +227,10 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
       }
       if (envKind === 'env' && env.at(-1)!.text.startsWith('=')) throw new UsageError(`${name} ${env.at(-1)!.text}: the variable has no name`);
       if (env.at(-1)!.text === '') throw new UsageError(`${name} needs a value`);
+    } else if (name === '--boot') {
+      const init = attached ? word.slice(name.length + 1) : undefined;
+      if (init !== undefined && !init.startsWith('/')) throw new UsageError(`--boot=${init}: PATH must be absolute in ROOTFS`);
+      boot = init === undefined ? {} : { init };
     } else if (name === '--net') {
       const mode = attached ? word.slice(name.length + 1) : 'user';
       if (!(NET_MODES as readonly string[]).includes(mode)) throw new UsageError(`--net=${mode}: MODE must be user or none`);
@@ -273,7 +290,10 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   const entrypoint: string | undefined = parsed.entrypoint;
   if (entrypoint !== undefined && !image) throw new UsageError('--entrypoint applies to --image: a ROOTFS has no entrypoint');
   const rw = Boolean(parsed.rw);
-  const overlay = overlayOptions(parsed, rw, image !== undefined);
+  if (boot && entrypoint !== undefined) throw new UsageError("--entrypoint does not apply to --boot: the system's own init runs");
+  if (boot && !rootfs && !image) throw new UsageError('--boot needs ROOTFS or --image: a whole-system --initrd boots its own init= already');
+  // A booting system writes (/var, /etc/machine-id): by default into an overlay, never into the tree.
+  const overlay = overlayOptions(parsed, rw, image !== undefined) ?? (boot && !rw ? {} : undefined);
   if (publish.length > 0 && net === 'none') throw new UsageError('--publish needs the network: it cannot go with --net=none');
   const publishFile: string | undefined = parsed['publish-file'];
   if (publishFile !== undefined && publish.length === 0) throw new UsageError('--publish-file needs at least one -p/--publish');
@@ -281,6 +301,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     rootfs,
     command,
     image,
+    ...(boot ? { boot } : {}),
     ...(entrypoint === undefined ? {} : { entrypoint: parseEntrypoint(entrypoint) }),
     kernelFrom: parsed['kernel-from'] || undefined,
     shares,

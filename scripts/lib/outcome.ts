@@ -66,6 +66,26 @@ export function decideOutcome(end: RunEnd): Outcome {
   return { exitCode: EXIT_FAILURE, message: withKernelLog('the VM stopped without reporting a status', end.kernelLogTail) };
 }
 
+/** systemd-nspawn's status for a container that asked to reboot: a service may restart on it. */
+export const EXIT_REBOOT = 133;
+
+/**
+ * --boot: the system's own init ran, so a power-off is its normal end and a reset is its reboot (a
+ * panic says so through the pvpanic device, as 'guest-panic'). With a command, the command's status
+ * is what counts, and a system that stopped without one never ran it.
+ */
+export function decideBootOutcome(end: RunEnd, withCommand: boolean): Outcome {
+  if (end.stoppedBecause?.timeout) {
+    return { exitCode: EXIT_TIMEOUT, message: withKernelLog(`timed out after ${end.stoppedBecause.seconds} s; the VM was stopped`, end.kernelLogTail) };
+  }
+  if (end.status || end.stoppedBecause) return decideOutcome(end);
+  const ended = end.shutdownReason === 'guest-shutdown' ? 'powered off' : end.shutdownReason === 'guest-reset' ? 'rebooted' : undefined;
+  if (ended && withCommand) return { exitCode: EXIT_FAILURE, message: withKernelLog(`the system ${ended} before it ran the command`, end.kernelLogTail) };
+  if (ended === 'powered off') return { exitCode: 0 };
+  if (ended === 'rebooted') return { exitCode: EXIT_REBOOT, message: `the guest rebooted (exit status ${EXIT_REBOOT})` };
+  return decideOutcome(end);
+}
+
 /** Lines that say why a kernel died, wherever they are in the log (a panic's register dump follows them). */
 const CAUSE_LINE = /Kernel panic - not syncing|sysrq: (Trigger a crash|Resetting)|Out of memory|BUG: |Oops: |Initramfs unpacking failed/;
 

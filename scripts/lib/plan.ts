@@ -28,6 +28,8 @@ export interface VmPlanInput {
   disks?: { path: string; serial: string }[];
   /** A virtio-net device on qemu's user-mode network, with these hostfwd= rules. */
   network?: { hostForwards: string[] };
+  /** A pvpanic device (--boot): QMP then tells a kernel panic from the system's own reboot. */
+  panicDevice?: boolean;
   /** Full kernel command line, already formatted. */
   cmdline: string;
   /** Host file that receives the guest's status port (second serial port, ttyS1). */
@@ -125,6 +127,7 @@ export function qemuArgv(input: VmPlanInput): string[] {
           '-device', 'virtio-net-pci,netdev=net0',
         ]
       : []),
+    ...(input.panicDevice ? ['-device', 'pvpanic-pci'] : []),
     // qemu locks an image it opens: a second VM on the same disk stops at once, naming it.
     ...(input.disks ?? []).flatMap((disk, i) => [
       '-drive', `file=${optValue(disk.path)},format=raw,if=none,id=disk${i}`,

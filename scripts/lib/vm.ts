@@ -37,6 +37,8 @@ export interface VmSpec {
   shares: readonly VmShare[];
   /** Raw disk images, as virtio-blk devices with these serials. */
   disks?: readonly { path: string; serial: string }[];
+  /** A pvpanic device: a guest kernel panic is told apart from a reboot (the guest needs pvpanic_pci). */
+  panicDevice?: boolean;
   /** A network interface on qemu's user-mode network, with these hostfwd= rules. */
   network?: { hostForwards: string[] };
   cmdline: string;
@@ -138,6 +140,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
     accel: spec.accel,
     shares: daemons.map(({ tag, socket }) => ({ tag, socket })),
     disks: [...(spec.disks ?? [])],
+    panicDevice: spec.panicDevice ?? false,
     ...(spec.network ? { network: spec.network } : {}),
     cmdline: spec.cmdline,
     statusPath,
