@@ -20,7 +20,7 @@ import { guestEnvironment } from './lib/guest-env.ts';
 import { NET_MODULES, userNetworkConfig } from './lib/guest-network.ts';
 import { defaultHostname } from './lib/guest-hostname.ts';
 import { removeTree } from './lib/image/cache.ts';
-import { resolveImage } from './lib/image/resolve-image.ts';
+import { openImage } from './lib/image/open-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
@@ -74,7 +74,7 @@ async function checkShares(shares: readonly HostShare[]): Promise<HostShare[]> {
 async function chooseRootfs(options: ChrootvmOptions, log: (text: string) => void): Promise<{ rootfs: string | undefined; command: string[] }> {
   const command = options.command;
   if (options.image) {
-    const image = await resolveImage(options.image, { log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
+    const image = await openImage(options.image, { pull: options.pull, tlsVerify: options.tlsVerify, program: 'chrootvm', log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
     for (const warning of image.warnings) process.stderr.write(`chrootvm: --image ${options.image}: ${warning}\n`);
     return { rootfs: image.rootfs, command };
   }

@@ -18,7 +18,8 @@ import {
   type InitrdSpec,
   type WholeSystemPlan,
 } from '../packer/index.ts';
-import { resolveImage } from './lib/image/resolve-image.ts';
+import { openImage } from './lib/image/open-image.ts';
+import type { PullChoice } from './lib/image/registry/pull-options.ts';
 import { builtFfiModule, builtInit, projectRoot } from './lib/artifacts.ts';
 import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseMkvirtinitrdArgs, parseSourceDateEpoch, USAGE, UsageError, type MkvirtinitrdOptions } from './lib/mkvirtinitrd-args.ts';
@@ -85,11 +86,11 @@ function isInside(path: string, directory: string): boolean {
 }
 
 /** The whole system to pack (a directory, or an image extracted into the cache) and the init. */
-async function planSystem(spec: InitrdSpec, system: NonNullable<MkvirtinitrdOptions['system']>, mapRootUser: boolean): Promise<WholeSystemPlan> {
+async function planSystem(spec: InitrdSpec, system: NonNullable<MkvirtinitrdOptions['system']>, mapRootUser: boolean, pull: PullChoice): Promise<WholeSystemPlan> {
   const root =
     system.kind === 'rootfs'
       ? resolve(system.path)
-      : (await resolveImage(system.path).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))).rootfs;
+      : (await openImage(system.path, { pull: pull.pull, tlsVerify: pull.tlsVerify, program: 'mkvirtinitrd' }).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))).rootfs;
   const info = await statOrUndefined(root);
   if (!info?.isDirectory()) fail(`--rootfs ${system.path} is not a directory`);
   return planWholeSystem(spec, root, mapRootUser ? { uid: process.getuid!(), gid: process.getgid!() } : undefined);
@@ -163,7 +164,7 @@ async function run(options: MkvirtinitrdOptions): Promise<number> {
   if (!options.list && options.output !== undefined) await checkOutputDirectory(options.output);
   const init = await chooseInit(options.init);
   const spec = { ...init, moddir: resolve(options.moddir), extraModules: options.modules };
-  const plan = options.system ? await planSystem(spec, options.system, options.mapRootUser) : await planInitrd(spec);
+  const plan = options.system ? await planSystem(spec, options.system, options.mapRootUser, options) : await planInitrd(spec);
 
   const warnings = findWarnings(options, plan, init);
   const level = options.strict ? 'error' : 'warning';

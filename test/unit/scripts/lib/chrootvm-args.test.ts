@@ -91,6 +91,11 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--image', 'oci-dir', '--', '-x'], { rootfs: undefined, image: 'oci-dir', command: ['-x'] }],
   [['--image', 'oci-dir'], { rootfs: undefined, image: 'oci-dir' }],
   [['--kernel-from', '/srv/kernels', '--image', 'i'], { rootfs: undefined, image: 'i', kernelFrom: '/srv/kernels' }],
+  // --pull and --tls-verify as podman spells them; --tls-verify takes its value only attached.
+  [['--image', 'busybox', '--pull', 'always'], { rootfs: undefined, image: 'busybox', pull: 'always' }],
+  [['--pull=never', '--tls-verify=false', '--image', 'quay.io/a/b:1', 'sh'], { rootfs: undefined, image: 'quay.io/a/b:1', pull: 'never', tlsVerify: false, command: ['sh'] }],
+  [['--image', 'x', '--tls-verify', 'true'], { rootfs: undefined, image: 'x', tlsVerify: true, command: ['true'] }],
+  [['--tls-verify=true', '--image', 'x'], { rootfs: undefined, image: 'x', tlsVerify: true }],
   // A whole-system initrd needs no ROOTFS; chrootvm tells an operand that is no directory from a ROOTFS.
   [['--initrd', 'sys.img'], { rootfs: undefined, initrd: 'sys.img' }],
   [['--initrd', 'sys.img', 'uname', '-r'], { rootfs: 'uname', initrd: 'sys.img', command: ['-r'] }],
@@ -177,6 +182,11 @@ const ERRORS: Array<[string[], string]> = [
   [['-p', '0.0.0.0:8080:80', '-p', '8080:81', '/srv/root'], '-p 8080:81: host port 8080/tcp is already published by -p 0.0.0.0:8080:80'],
   [['--net=none', '-p', '80', '/srv/root'], '--publish needs the network: it cannot go with --net=none'],
   [['--publish-file', 'f', '/srv/root'], '--publish-file needs at least one -p/--publish'],
+  [['--pull', 'sometimes', '--image', 'x'], '--pull must be always, missing, never, not "sometimes"'],
+  [['--image', 'x', '--pull'], '--pull must be always, missing, never, not ""'],
+  [['--tls-verify=no', '--image', 'x'], '--tls-verify must be true or false, not "no"'],
+  [['--pull', 'never', '/srv/root'], '--pull applies to --image only'],
+  [['--tls-verify=false', '/srv/root'], '--tls-verify applies to --image only'],
   [['--bogus', '/srv/root'], 'unknown option --bogus'],
   [['-x', '/srv/root'], 'unknown option -x'],
   [['--mount=t', '/p', '/srv/root'], 'unknown option --mount=t'],

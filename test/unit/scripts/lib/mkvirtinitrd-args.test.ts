@@ -31,6 +31,11 @@ const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = 
   { argv: ['--rootfs', '/srv/sys', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: '/srv/sys' } } },
   { argv: ['--rootfs', 'mine', '--map-root-user', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: 'mine' }, mapRootUser: true } },
   { argv: ['--image=alpine.tar.gz', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'alpine.tar.gz' } } },
+  {
+    argv: ['--image', 'busybox:1.36', '--pull', 'always', '--tls-verify=false', 'M', 'O'],
+    want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'busybox:1.36' }, pull: 'always', tlsVerify: false },
+  },
+  { argv: ['--image', 'b', '--pull=never', '--tls-verify', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'b' }, pull: 'never', tlsVerify: true } },
 ];
 
 for (const { argv, want } of accepted) {
@@ -56,6 +61,10 @@ const rejected: Array<{ argv: string[]; message: string }> = [
   { argv: ['M', 'O', '--image'], message: '--image needs a PATH' },
   { argv: ['--map-root-user', 'M', 'O'], message: '--map-root-user applies to --rootfs DIR only' },
   { argv: ['--image', 'i.tar', '--map-root-user', 'M', 'O'], message: '--map-root-user applies to --rootfs DIR only' },
+  { argv: ['--pull', 'always', '--rootfs', 'd', 'M', 'O'], message: '--pull applies to --image only' },
+  { argv: ['--image', 'x', '--pull', 'often', 'M', 'O'], message: '--pull must be always, missing, never, not "often"' },
+  { argv: ['--image', 'x', '--tls-verify=maybe', 'M', 'O'], message: '--tls-verify must be true or false, not "maybe"' },
+  { argv: ['--image', 'x', '--pull', 'never', '--pull', 'always', 'M', 'O'], message: '--pull given more than once' },
 ];
 
 for (const { argv, message } of rejected) {
