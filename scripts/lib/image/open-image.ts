@@ -28,14 +28,18 @@ export async function openImage(text: string, options: OpenImageOptions): Promis
   const log = options.log ?? (() => undefined);
   if (isLocalImage(text, existsSync)) return resolveImage(text, { cacheDir, log });
   const progress = terminalProgress(options.program);
-  const layout = await pullImage(parseReference(text), {
-    cacheDir,
-    policy: options.pull ?? 'missing',
-    tlsVerify: options.tlsVerify ?? true,
-    platform: DEFAULT_PLATFORM,
-    log,
-    ...(options.authFiles ? { authFiles: options.authFiles } : {}),
-    ...(progress ? { progress } : {}),
-  });
-  return resolveImage(layout, { cacheDir, log });
+  try {
+    const layout = await pullImage(parseReference(text), {
+      cacheDir,
+      policy: options.pull ?? 'missing',
+      tlsVerify: options.tlsVerify ?? true,
+      platform: DEFAULT_PLATFORM,
+      log,
+      ...(options.authFiles ? { authFiles: options.authFiles } : {}),
+      ...(progress ? { progress: progress.report } : {}),
+    });
+    return await resolveImage(layout, { cacheDir, log });
+  } finally {
+    progress?.end();
+  }
 }

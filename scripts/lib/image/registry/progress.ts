@@ -15,14 +15,31 @@ export function formatProgress(program: string, { reference, layer, layers, dige
   return `${program}: pulling ${reference}: layer ${layer}/${layers} ${digest.slice(0, 'sha256:'.length + 12)}… ${mebibytes(bytes)}/${mebibytes(size)} MiB`;
 }
 
-export function terminalProgress(program: string, stream: NodeJS.WriteStream = process.stderr): ((progress: LayerProgress) => void) | undefined {
+export interface TerminalProgress {
+  report(progress: LayerProgress): void;
+  /** Ends a line a layer left open (the pull failed midway), so the error gets a line of its own. */
+  end(): void;
+}
+
+export function terminalProgress(program: string, stream: NodeJS.WriteStream = process.stderr): TerminalProgress | undefined {
   if (!stream.isTTY) return undefined;
   let drawn = 0;
-  return (progress) => {
-    if (progress.size < LARGE_LAYER_BYTES) return;
-    const complete = progress.bytes >= progress.size;
-    if (!complete && Date.now() - drawn < REDRAW_MS) return;
-    drawn = Date.now();
-    stream.write(`\r\x1b[K${formatProgress(program, progress)}${complete ? '\n' : ''}`);
+  let shown = '';
+  let open = false;
+  return {
+    report(progress) {
+      if (progress.size < LARGE_LAYER_BYTES) return;
+      const complete = progress.bytes >= progress.size;
+      // A new layer shows at once; the same one at most every REDRAW_MS.
+      if (!complete && progress.digest === shown && Date.now() - drawn < REDRAW_MS) return;
+      drawn = Date.now();
+      shown = progress.digest;
+      open = !complete;
+      stream.write(`\r\x1b[K${formatProgress(program, progress)}${complete ? '\n' : ''}`);
+    },
+    end() {
+      if (open) stream.write('\n');
+      open = false;
+    },
   };
 }
