@@ -8,6 +8,7 @@
 import { markUsed } from '../../cache-lru.ts';
 import { checkDigest, digestOf, parseDigest } from '../digest.ts';
 import { MEDIA_TYPES, parseImageDocument, type ImageDocument } from '../manifest.ts';
+import { layerCodec } from '../media.ts';
 import { selectDescriptor, type Descriptor, type Platform } from '../platform.ts';
 import { findCredentials } from './auth-file.ts';
 import { RegistryClient } from './client.ts';
@@ -103,6 +104,8 @@ export async function pullImage(reference: ImageReference, options: PullOptions)
   const client = new RegistryClient(reference, { tlsVerify: options.tlsVerify, log, ...(credentials ? { credentials } : {}) });
   const manifest = await resolveManifest(client, reference, options.platform, name);
   const { config, layers } = manifest.document;
+  // A layer that is no tar (an encrypted one, an artifact's file) fails here, before anything is downloaded.
+  for (const [i, layer] of layers.entries()) layerCodec(layer.mediaType, `${name}: layer ${i + 1}/${layers.length} ${layer.digest}`);
   const blobs: { descriptor: Descriptor; kind: 'config' | 'layer'; layer?: number }[] = [
     { descriptor: config, kind: 'config' },
     ...layers.map((descriptor, i) => ({ descriptor, kind: 'layer' as const, layer: i + 1 })),
@@ -124,7 +127,7 @@ export async function pullImage(reference: ImageReference, options: PullOptions)
   await store.putDocument(manifest.descriptor, manifest.bytes, 'manifest', name);
   const image = await store.writeImage(manifest.descriptor);
   await store.recordReference(name, manifest.descriptor.digest);
-  for (const removed of await store.prune()) log(`removed ${removed}: no longer used by the ${KEPT_IMAGES} most recently used pulled images`);
+  for (const removed of await store.prune()) log(`removed ${removed} (the cache keeps the ${KEPT_IMAGES} most recently used pulled images and their blobs)`);
   log(`${name}: pulled ${manifest.descriptor.digest} into ${image}`);
   return image;
 }

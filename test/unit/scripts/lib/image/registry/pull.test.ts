@@ -174,6 +174,17 @@ test('what a registry can get wrong: each error names the image and the cause, a
       message: new RegExp(`^layer ${image.layerDigests[1]} \\(http://HOST/v2/app/blobs/${image.layerDigests[1]}\\) has digest sha256:[0-9a-f]{64}: the blob is corrupted or was changed$`),
     },
     {
+      what: 'a layer that is not a tar',
+      handler: (request, response) => {
+        if (!request.url!.includes('/manifests/')) return false;
+        const manifest = JSON.parse(blob(image.manifestDigest).toString()) as { layers: { mediaType: string }[] };
+        manifest.layers[1]!.mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted';
+        response.writeHead(200, { 'content-type': MANIFEST_TYPE }).end(JSON.stringify(manifest));
+        return true;
+      },
+      message: /^HOST\/app:v1: layer 2\/2 sha256:[0-9a-f]{64}: layer media type "application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip\+encrypted" is not a tar layer \(known: /,
+    },
+    {
       what: 'a server error',
       handler: (_request, response) => (response.writeHead(500).end('boom'), true),
       message: 'HOST/app:v1: manifest v1: http://HOST/v2/app/manifests/v1 answered HTTP 500 boom',
