@@ -23,6 +23,9 @@ export interface OpenImageOptions extends PullChoice {
   authFiles?: readonly string[];
 }
 
+// What a mistyped archive name looks like: as a reference it is an image on docker.io.
+const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd)$/;
+
 export async function openImage(text: string, options: OpenImageOptions): Promise<ResolvedImage> {
   const cacheDir = options.cacheDir ?? cacheDirectory();
   const log = options.log ?? (() => undefined);
@@ -39,6 +42,9 @@ export async function openImage(text: string, options: OpenImageOptions): Promis
       ...(progress ? { progress: progress.report } : {}),
     });
     return await resolveImage(layout, { cacheDir, log });
+  } catch (cause) {
+    if (cause instanceof Error && ARCHIVE_NAME.test(text)) cause.message += ` (and there is no file ${text} here)`;
+    throw cause;
   } finally {
     progress?.end();
   }
