@@ -18,6 +18,7 @@ import { makeSigningKey, push, startRegistry, startTokenServer, writeHtpasswd, t
 
 const TWO: Parameters<typeof ociLayout>[0] = [{ entries: TWO_LAYERS[0]!, codec: 'gzip' }, { entries: TWO_LAYERS[1]!, codec: 'zstd' }];
 const USER = 'puller';
+const CONTAINER_CONFIG = { Entrypoint: ['/bin/server'], Cmd: ['--port', '8080'], Env: ['MODE=test'], WorkingDir: '/srv', User: '1000:1000' };
 const PASSWORD = 'pa:ss word';
 
 let work = '';
@@ -61,7 +62,7 @@ function chrootvmImage(args: string[], cacheDir: string, env: NodeJS.ProcessEnv 
 
 const registries: { open?: Registry; basic?: Registry; token?: Registry } = {};
 let tokens: TokenServer | undefined;
-const images: Record<'two' | 'multi' | 'armOnly' | 'fragile', Image> = {} as never;
+const images: Record<'two' | 'multi' | 'armOnly' | 'fragile' | 'configured', Image> = {} as never;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'virtinitrd-registry-'));
@@ -69,6 +70,7 @@ before(async () => {
   images.multi = await ociLayout(TWO, [{ entries: TWO_LAYERS[0]!, codec: 'gzip' }]);
   images.armOnly = await armOnly(images.multi);
   // Layers of their own: the registry stores blobs once, so corrupting a shared one would break other images.
+  images.configured = await ociLayout(TWO, undefined, CONTAINER_CONFIG);
   images.fragile = await ociLayout([{ entries: [{ name: 'fragile', content: 'only this image has this file' }], codec: 'gzip' }]);
 });
 
@@ -104,6 +106,7 @@ describe('an open registry', () => {
     listDigest = (JSON.parse(await readFile(join(multi, 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest;
     await push(await layoutOf('arm-only', images.armOnly), `${host}/fixture/arm-only:latest`, { all: true });
     await push(await layoutOf('fragile', images.fragile), `${host}/fixture/fragile:latest`);
+    await push(await layoutOf('configured', images.configured), `${host}/fixture/configured:1`);
   });
 
   test('by tag: the extracted tree is the image\'s, cached by its manifest digest; blobs stored once by digest', async () => {
@@ -114,6 +117,14 @@ describe('an open registry', () => {
     assert.deepEqual(await snapshot(image.rootfs), TWO_LAYERS_TREE);
     const blobs = (await readdir(join(cacheDir, 'registry/blobs/sha256'))).sort();
     assert.deepEqual(blobs, [images.two.manifestDigest, images.two.configDigest, ...images.two.layerDigests].map((digest) => digest.slice('sha256:'.length)).sort());
+  });
+
+  test("the image's config arrives as pushed: Entrypoint, Cmd, Env, WorkingDir, User in the pulled layout", async () => {
+    const cacheDir = await emptyCache();
+    const image = await open(`${host}/fixture/configured:1`, cacheDir);
+    assert.equal(image.digest, images.configured.manifestDigest);
+    const config = JSON.parse(await readFile(join(cacheDir, 'registry/blobs/sha256', images.configured.configDigest.slice('sha256:'.length)), 'utf8')) as { config: unknown };
+    assert.deepEqual(config.config, CONTAINER_CONFIG);
   });
 
   test('by digest: of the amd64 manifest, and of the manifest list (its linux/amd64 entry)', async () => {
