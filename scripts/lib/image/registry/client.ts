@@ -43,6 +43,10 @@ export function describeErrorBody(status: number, text: string): string {
   return `HTTP ${status}${text.trim() ? ` ${text.trim().slice(0, 200)}` : ''}`;
 }
 
+function basicAuthorization({ username, password }: Credentials): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
 // What a server that speaks plain HTTP makes of a TLS ClientHello, as OpenSSL reports it.
 const NOT_TLS = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
 
@@ -66,10 +70,7 @@ export class RegistryClient {
 
   /** https://HOST/v2/REPOSITORY/, or http:// when the registry speaks no TLS and may use plain HTTP. */
   async #request(path: string, headers: Record<string, string>): Promise<HttpResponse> {
-    const send = (base: URL) => {
-      const all = { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) };
-      return get(new URL(path, base), { headers: all, tlsVerify: this.options.tlsVerify, ...(this.options.log ? { log: this.options.log } : {}) });
-    };
+    const send = (base: URL) => this.#get(new URL(path, base), { ...headers, ...(this.#authorization ? { authorization: this.#authorization } : {}) });
     if (this.#base) return send(this.#base);
     const base = new URL(`https://${this.reference.apiHost}/v2/${this.reference.repository}/`);
     try {
@@ -84,6 +85,10 @@ export class RegistryClient {
       this.#base = plain;
       return response;
     }
+  }
+
+  #get(url: URL, headers: Record<string, string>): Promise<HttpResponse> {
+    return get(url, { headers, tlsVerify: this.options.tlsVerify, ...(this.options.log ? { log: this.options.log } : {}) });
   }
 
   #credentialsText(): string {
@@ -104,7 +109,7 @@ export class RegistryClient {
       return true;
     }
     if (credentials && challenges.some((challenge) => challenge.scheme === 'basic')) {
-      this.#authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+      this.#authorization = basicAuthorization(credentials);
       return true;
     }
     return false;
@@ -120,8 +125,7 @@ export class RegistryClient {
     if (params.service) realm.searchParams.set('service', params.service);
     realm.searchParams.set('scope', params.scope ?? `repository:${this.reference.repository}:pull`);
     const credentials = this.options.credentials;
-    const headers: Record<string, string> = credentials ? { authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}` } : {};
-    const response = await get(realm, { headers, tlsVerify: this.options.tlsVerify, ...(this.options.log ? { log: this.options.log } : {}) });
+    const response = await this.#get(realm, credentials ? { authorization: basicAuthorization(credentials) } : {});
     const text = (await readBody(response)).toString('utf8');
     if (response.status === 401 || response.status === 403) throw this.#refused(response.status, text, `the token server ${realm.origin}${realm.pathname}`);
     if (response.status !== 200) throw new Error(`the token server ${realm.href} answered ${describeErrorBody(response.status, text)}`);
