@@ -37,7 +37,11 @@ export interface BootConfig {
   rootfsNamed: boolean;
   rw: boolean;
   shares: Share[];
-  init: string;
+  /**
+   * init=: the program exec'd as PID 1 after the switch. Not named: /bin/sh, or, in a whole-system
+   * initramfs made from an image, that image's process (run-request.ts).
+   */
+  init?: string;
   initArgs: string[];
   debug: boolean;
   /**
@@ -134,7 +138,6 @@ export function parseCmdline(text: string): BootConfig {
     rootfsNamed: false,
     rw: false,
     shares: [],
-    init: '/bin/sh',
     initArgs: separator < 0 ? [] : words.slice(separator + 1),
     debug: false,
     run: false,
@@ -268,7 +271,7 @@ export function formatBootParameters(config: BootConfig): string[] {
     const key = share.readonly ? 'mount-ro' : 'mount';
     words.push(`${key}=${quoteValue(`${key} tag`, checkTag(key, share.tag))}`);
   }
-  if (config.init !== '/bin/sh') words.push(`init=${quoteValue('init', config.init)}`);
+  if (config.init !== undefined) words.push(`init=${quoteValue('init', config.init)}`);
   if (config.debug) words.push('debug');
   if (config.run) words.push(RUN_PARAMETER);
   if (config.shareTimeoutSeconds !== undefined) words.push(`${SHARE_TIMEOUT_PARAMETER}=${config.shareTimeoutSeconds}`);

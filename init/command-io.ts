@@ -26,6 +26,15 @@ export function openCommandIo(request: RunRequest): CommandIo {
   return request.interactive ? openTerminal(request) : openPorts();
 }
 
+/**
+ * An image's process booted without chrootvm (mkvirtinitrd --image): its stdio is the console, as
+ * a container's is its terminal, and there are no ports to report to.
+ */
+export function openConsole(): CommandIo {
+  const fd = openSync('/dev/console', constants.O_RDWR | constants.O_NOCTTY);
+  return { stdio: [fd, fd, fd], started: () => closeSync(fd), finish: async () => undefined };
+}
+
 function openTerminal(request: RunRequest): CommandIo {
   const fd = openSync(CONSOLE_TTY, constants.O_RDWR | constants.O_NOCTTY);
   takeControllingTerminal(fd, CONSOLE_TTY);

@@ -6,7 +6,8 @@
  * base64, so any argv byte (non-UTF-8 included) arrives as it was. The command's stdin, stdout and
  * stderr each have a port too. When the command has ended, the init tells the host how many bytes
  * it put on each output port and waits until the host has them all before it powers off: a
- * power-off drops whatever qemu has not yet passed on.
+ * power-off drops whatever qemu has not yet passed on. While the command runs, the host may send
+ * signals for it on the control port.
  */
 
 export const PORTS = {
@@ -139,6 +140,27 @@ export function decodeOutputCounts(line: string): OutputCounts | undefined {
     // Not a message of ours.
   }
   return undefined;
+}
+
+/**
+ * Signals chrootvm passes on to the command, as a local command would get them: from `kill`,
+ * `timeout`, a closing terminal.
+ */
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
+
+export function encodeSignal(signal: ForwardedSignal): string {
+  return `${JSON.stringify({ signal })}\n`;
+}
+
+/** A line from the host: a signal for the command, or undefined for anything else. */
+export function decodeSignal(line: string): ForwardedSignal | undefined {
+  try {
+    const signal = (JSON.parse(line) as { signal?: unknown } | null)?.signal;
+    return FORWARDED_SIGNALS.find((known) => known === signal);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The host's answer to the output counts: every byte is in. */

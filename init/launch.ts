@@ -11,6 +11,8 @@ import { dup2, execve, reapExitedChild, resetSignalsForExec, spawn, spawnAsUser 
 import type { Identity } from './users.ts';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** What runs when the kernel command line names no init= (and no image's process is packed). */
+export const DEFAULT_INIT = '/bin/sh';
 
 /**
  * A fresh environment: the kernel hands PID 1 every unrecognised `key=value` of the command line
@@ -122,19 +124,26 @@ function statusForSpawnError(errno: string): number {
   return errno === 'ENOENT' ? 127 : 126;
 }
 
+export interface RunningCommand {
+  /** How the command ended. */
+  ended: Promise<Status>;
+  /** Sends the command `signal` while it runs (what PID 1 is sent, and what the host forwards). */
+  signal(signal: NodeJS.Signals): void;
+}
+
 /**
- * Starts the command as our child (it runs when this returns), as `identity` when given, and resolves with how it ended. On
+ * Starts the command as our child (it runs when this returns), as `identity` when given. On
  * every SIGCHLD, PID 1 reaps whatever has ended: the command, and the orphans the kernel makes its
  * children.
  */
-export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: readonly number[], identity?: Identity): Promise<Status> {
+export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: readonly number[], identity?: Identity): RunningCommand {
   const name = request.argv[0]!;
-  const notStarted = (errno: string): Promise<Status> => {
+  const notStarted = (errno: string): RunningCommand => {
     // Said where the command's own errors go, as a shell would, and in the kernel log.
     const message = `${name}: ${errno === 'ENOENT' ? 'command not found' : errno}`;
     writeSync(stdio[2]!, `${message}\n`);
     error(message);
-    return Promise.resolve({ kind: 'exit', code: statusForSpawnError(errno) });
+    return { ended: Promise.resolve({ kind: 'exit', code: statusForSpawnError(errno) }), signal: () => {} };
   };
   debug(`run ${JSON.stringify(request.argv.map(String))} in ${request.cwd}`);
   const program = findProgram(name, lookup(env, 'PATH') ?? '');
@@ -146,8 +155,8 @@ export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: r
   } catch (cause) {
     return notStarted(errnoOf(cause) ?? messageOf(cause));
   }
-  return new Promise((resolve) => {
-    let running = true;
+  let running = true;
+  const ended = new Promise<Status>((resolve) => {
     const reapChildren = () => {
       for (let child = reapExitedChild(); child; child = reapExitedChild()) {
         if (child.pid !== pid) {
@@ -164,11 +173,12 @@ export function runCommand(request: RunRequest, env: readonly Buffer[], stdio: r
     // that ended before the SIGCHLD listener was in place.
     const keepAlive = setInterval(reapChildren, 1000);
     process.on('SIGCHLD', reapChildren);
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(signal, () => {
-        if (running) process.kill(pid, signal);
-      });
-    }
     reapChildren();
   });
+  const signal = (name: NodeJS.Signals) => {
+    debug(`${name} for the command`);
+    if (running) process.kill(pid, name);
+  };
+  for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => signal(name));
+  return { ended, signal };
 }

@@ -6,13 +6,13 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCmdline, type BootConfig } from './cmdline.ts';
-import { openCommandIo } from './command-io.ts';
-import type { RunRequest } from './control-protocol.ts';
+import { openCommandIo, openConsole } from './command-io.ts';
+import { decodeRunRequest, type RunRequest } from './control-protocol.ts';
 import { ControlPort } from './control.ts';
 import { createDeviceNodes } from './devices.ts';
 import { fatal } from './fatal.ts';
 import { chooseGuestHostname } from './hostname.ts';
-import { cleanEnvironment, commandEnvironment, execInit, runCommand } from './launch.ts';
+import { cleanEnvironment, commandEnvironment, DEFAULT_INIT, execInit, runCommand } from './launch.ts';
 import { debug, setVerbose, warn } from './log.ts';
 import { loadModules } from './modules.ts';
 import { earlyMounts } from './mounts.ts';
@@ -37,8 +37,9 @@ interface Step {
 let config: BootConfig;
 let oldRoot: OldRoot;
 /** Run mode: the control port and the command chrootvm sent over it. */
-let control: ControlPort;
-let request: RunRequest;
+let control: ControlPort | undefined;
+/** The command to run: chrootvm's, or the image's process of a whole-system initramfs. */
+let request: RunRequest | undefined;
 const term = process.env.TERM;
 /** Modules that failed to load, as `name (ERRNO)`: the likely cause of a share that never appears. */
 let moduleFailures: string[] = [];
@@ -93,7 +94,17 @@ const steps: Step[] = [
       if (!config.run) return;
       control = new ControlPort(findPorts(['control']).control);
       request = control.receiveRunRequest();
-      debug(`run request: ${JSON.stringify({ ...request, argv: request.argv.map(String), env: request.env.map(String), cwd: String(request.cwd) })}`);
+      debug(`run request: ${describeRequest(request)}`);
+    },
+  },
+  {
+    name: "read the image's process",
+    required: true,
+    run() {
+      // init= names what runs instead, as it does for any initramfs.
+      if (config.run || config.init !== undefined || !existsSync(initrdPaths.imageProcess)) return;
+      request = decodeRunRequest(readFileSync(initrdPaths.imageProcess, 'utf8').trimEnd());
+      debug(`the image's process: ${describeRequest(request)}`);
     },
   },
   {
@@ -142,6 +153,10 @@ const steps: Step[] = [
     },
   },
 ];
+
+function describeRequest(request: RunRequest): string {
+  return JSON.stringify({ ...request, argv: request.argv.map(String), env: request.env.map(String), cwd: String(request.cwd) });
+}
 
 function shareTimeoutMs(): number | undefined {
   return config.shareTimeoutSeconds === undefined ? undefined : config.shareTimeoutSeconds * 1000;
@@ -192,32 +207,41 @@ async function boot(): Promise<never> {
     }
   }
   const env = cleanEnvironment(term);
-  if (!config.run) {
+  if (!request) {
     await freeInitramfs();
     try {
-      return execInit(config.init, config.initArgs, env);
+      return execInit(config.init ?? DEFAULT_INIT, config.initArgs, env);
     } catch (cause) {
       return fatal('start init', cause);
     }
   }
+  return runToTheEnd(request, env);
+}
+
+/**
+ * Runs `request` as PID 1's child until it ends, then powers off: chrootvm's command with its
+ * streams on the ports, or an image's process on the console.
+ */
+async function runToTheEnd(request: RunRequest, env: Record<string, string>): Promise<never> {
   try {
     statSync(request.cwd);
   } catch (cause) {
     fatal('start command', new Error(`working directory ${request.cwd}: ${errnoOf(cause)}`));
   }
   const identity = request.user === undefined ? undefined : commandIdentity(request.user);
-  const io = openCommandIo(request);
-  const ended = runCommand(request, commandEnvironment(identity ? { ...env, HOME: identity.home } : env, request.env), io.stdio, identity);
+  const io = control ? openCommandIo(request) : openConsole();
+  const command = runCommand(request, commandEnvironment(identity ? { ...env, HOME: identity.home } : env, request.env), io.stdio, identity);
   io.started();
+  control?.listen((signal) => command.signal(signal));
   // The command runs already: the initramfs goes while it does.
   const freed = freeInitramfs();
-  const status = await ended;
+  const status = await command.ended;
   await freed;
   debug(`command ended: ${JSON.stringify(status)}`);
   const counts = await io.finish();
   if (counts) {
     debug(`output sent: ${JSON.stringify(counts)}`);
-    control.confirmOutput(counts);
+    await control!.confirmOutput(counts);
   }
   sync();
   reportStatus(status);

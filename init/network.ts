@@ -57,7 +57,7 @@ export function resolveInRoot(root: string, path: string): string {
   throw new Error(`${path}: too many levels of symbolic links in the new root`);
 }
 
-export type Provided = 'in /run' | 'bind-mounted' | 'written' | 'in an overlay of /etc';
+export type Provided = 'in /run' | 'bind-mounted' | 'written' | 'in an overlay of /etc' | 'not provided: a read-only root without /etc';
 
 /**
  * Makes `/etc/NAME` in the new root read `content(existing)`, given what it reads now (undefined
@@ -66,7 +66,9 @@ export type Provided = 'in /run' | 'bind-mounted' | 'written' | 'in an overlay o
  * - an existing file: our file is bind-mounted over it;
  * - missing (or a dangling symlink): written into a root that is a writable copy anyway
  *   (`rootIsCopy`: an overlay, or a writable in-memory system), else into an overlay of /etc whose
- *   upper layer is in /run.
+ *   upper layer is in /run;
+ * - a read-only root without /etc at all (a `scratch` image): nowhere to put it without writing the
+ *   root, and the program in such a root seldom reads it.
  */
 export function provideEtcFile(newRoot: string, name: string, content: (existing: string | undefined) => string, rootIsCopy: boolean): Provided {
   const target = resolveInRoot(newRoot, `/etc/${name}`);
@@ -82,6 +84,11 @@ export function provideEtcFile(newRoot: string, name: string, content: (existing
     writeFileSync(ours, content(readFileSync(hostPath, 'utf8')), { mode: 0o644 });
     mount(`${ours} over /etc/${name}`, ours, hostPath, null, MS.BIND);
     return 'bind-mounted';
+  }
+  const etc = join(newRoot, resolveInRoot(newRoot, '/etc'));
+  if (!existsSync(etc)) {
+    if (!rootIsCopy) return 'not provided: a read-only root without /etc';
+    mkdirSync(etc, { mode: 0o755 });
   }
   if (!rootIsCopy) overlayEtc(newRoot);
   const etcPath = join(newRoot, 'etc', name);

@@ -12,6 +12,11 @@ export const initrdPaths = {
    * itself. It lists the paths that belong to the init, not to the system.
    */
   wholeSystemMarker: '/usr/lib/virtinitrd/whole-system',
+  /**
+   * In a whole-system initramfs made from an image (mkvirtinitrd --image): the image's process as
+   * a run request line (control-protocol.ts), run when the kernel command line names no init=.
+   */
+  imageProcess: '/usr/lib/virtinitrd/image-process',
   /** Where the root share is mounted before the switch. */
   newRoot: '/sysroot',
 } as const;

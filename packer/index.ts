@@ -97,14 +97,23 @@ function parentsOf(path: string): string[] {
   return parts.slice(0, -1).map((_, index) => `/${parts.slice(0, index + 1).join('/')}`);
 }
 
+/** Entries beyond the system's tree and the init's: files added to the system (they replace its own at their paths), and to the init's own. */
+export interface WholeSystemAdditions {
+  system?: readonly InitrdEntry[];
+  init?: readonly InitrdEntry[];
+}
+
 /**
  * A whole system and the init in one initramfs (mkvirtinitrd --rootfs): the system's tree, then
  * the init's own entries, which win where both have a path (the init must find its loader and
  * libraries where its ELF headers say). The marker tells the init to boot the system it carries
  * and lists what the system did not have, so the init leaves its own files behind.
  */
-export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, rootOwner?: RootOwner): Promise<WholeSystemPlan> {
-  const [system, init] = await Promise.all([systemTree(systemRoot, rootOwner), planInitrd(spec)]);
+export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, rootOwner?: RootOwner, additions: WholeSystemAdditions = {}): Promise<WholeSystemPlan> {
+  const [tree, init] = await Promise.all([systemTree(systemRoot, rootOwner), planInitrd(spec)]);
+  const added = new Set((additions.system ?? []).map((entry) => entry.path));
+  const system = { ...tree, entries: [...tree.entries.filter((entry) => !added.has(entry.path)), ...(additions.system ?? [])] };
+  init.entries.push(...(additions.init ?? []));
   const systemPaths = new Set(system.entries.map((entry) => entry.path));
   const initPaths = new Set(init.entries.map((entry) => entry.path));
   // A system directory stays a directory (usr/lib, say); any other clash is the init's.
@@ -127,7 +136,7 @@ export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, root
     mode: 0o644,
     why: "marks a whole-system initramfs; lists the init's own paths",
   };
-  const dropped = new Set(replaced);
+  const dropped = new Set([...replaced, ...added]);
   // A hard link to a replaced file would point at the init's file instead: it becomes a copy of its own.
   const relinked = await Promise.all(
     kept.map(async (entry): Promise<InitrdEntry> => {

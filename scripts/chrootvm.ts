@@ -5,10 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { realpath, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { formatBootParameters, tagProblem, type BootConfig, type OverlayConfig } from '../init/cmdline.ts';
-import { execLimitProblem, type RunRequest } from '../init/control-protocol.ts';
+import { execLimitProblem, FORWARDED_SIGNALS, type ForwardedSignal, type RunRequest } from '../init/control-protocol.ts';
 import { messageOf } from '../init/sys/errors.ts';
 import { chooseAccel } from './lib/accel.ts';
 import { builtFfiModule, builtInit } from './lib/artifacts.ts';
@@ -17,10 +17,13 @@ import { parseChrootvmArgs, USAGE, UsageError, type ChrootvmOptions, type HostSh
 import { Cleanup } from './lib/cleanup.ts';
 import { guestCwd } from './lib/guest-cwd.ts';
 import { guestEnvironment } from './lib/guest-env.ts';
+import { CommandSignals } from './lib/guest-ports.ts';
 import { NET_MODULES, userNetworkConfig } from './lib/guest-network.ts';
 import { defaultHostname } from './lib/guest-hostname.ts';
 import { removeTree } from './lib/image/cache.ts';
+import type { ImageProcess } from './lib/image/manifest.ts';
 import { openImage } from './lib/image/open-image.ts';
+import { imageCommand, isBareShell } from './lib/image/process-command.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
@@ -40,6 +43,12 @@ class ChrootvmError extends Error {}
 
 /** The signal that is stopping us, once one has come. */
 let stoppedBy: NodeJS.Signals | undefined;
+/** Where signals go while the VM runs: to the command, as a local command would get them. */
+let commandSignals: CommandSignals | undefined;
+/** The signal passed on to the command, once one has been. */
+let forwarded: ForwardedSignal | undefined;
+/** How long a command may take to end after a forwarded signal before its VM is stopped (podman stop's default). */
+const SIGNAL_GRACE_SECONDS = 10;
 
 function fail(message: string): never {
   throw new ChrootvmError(message);
@@ -71,12 +80,16 @@ async function checkShares(shares: readonly HostShare[]): Promise<HostShare[]> {
  * written: --image --rw is an overlay), or none when a whole-system --initrd is booted (its first
  * operand is then not a directory but the command).
  */
-async function chooseRootfs(options: ChrootvmOptions, log: (text: string) => void): Promise<{ rootfs: string | undefined; command: string[] }> {
+async function chooseRootfs(
+  options: ChrootvmOptions,
+  log: (text: string) => void,
+): Promise<{ rootfs: string | undefined; command: string[]; imageProcess?: ImageProcess }> {
   const command = options.command;
   if (options.image) {
     const image = await openImage(options.image, { pull: options.pull, tlsVerify: options.tlsVerify, program: 'chrootvm', log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
     for (const warning of image.warnings) process.stderr.write(`chrootvm: --image ${options.image}: ${warning}\n`);
-    return { rootfs: image.rootfs, command };
+    if (image.process.exposedPorts.length > 0) log(`the image exposes ${image.process.exposedPorts.join(', ')} (publish them with -p)`);
+    return { rootfs: image.rootfs, command, imageProcess: image.process };
   }
   if (options.rootfs === undefined) return { rootfs: undefined, command };
   if (options.initrd && !(await stat(options.rootfs).then((info) => info.isDirectory(), () => false))) {
@@ -152,7 +165,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const workdir = await makeRunDirectory(tmpdir(), 'chrootvm');
   cleanup.add(`temporary directory ${workdir}`, () => removeTree(workdir));
   const shares = await checkShares(options.shares);
-  const { rootfs, command } = await chooseRootfs(options, log);
+  const { rootfs, command, imageProcess } = await chooseRootfs(options, log);
   if (rootfs) log(`sharing ${rootfs} as the root${options.overlay ? ', under an overlay' : ''}`);
   const overlay = options.overlay && (await chooseOverlay(options.overlay, rootfs, log));
   const published = options.net === 'user' ? await publishPorts(options) : undefined;
@@ -180,23 +193,30 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const accel = await chooseAccel(options.accel);
   log(`accelerator ${accel.accel}: ${accel.reason}`);
 
-  const interactive = command.length === 0;
+  // The command's words end our arguments.
+  const commandWords = argvBytes.slice(argvBytes.length - command.length);
+  const argv = imageProcess ? imageCommand(imageProcess, commandWords, options.entrypoint) : commandWords;
+  // Nothing to run is the interactive shell; so is an image's bare shell on a terminal (podman run -it).
+  const interactive = argv.length === 0 || (imageProcess !== undefined && command.length === 0 && isBareShell(argv) && process.stdin.isTTY);
+  if (imageProcess && argv.length > 0) log(`the image's process: ${JSON.stringify(argv.map(String))}`);
+  const user = options.user ?? (imageProcess?.user || undefined);
   const request: RunRequest = {
-    // The command's words end our arguments.
-    argv: interactive ? [Buffer.from('/bin/sh')] : argvBytes.slice(argvBytes.length - command.length),
+    argv: argv.length > 0 ? argv : [Buffer.from('/bin/sh')],
     env: [
       ...(interactive && process.env.TERM ? [Buffer.from(`TERM=${process.env.TERM}`)] : []),
+      ...(imageProcess?.env ?? []).map((entry) => Buffer.from(entry)),
       ...guestEnvironment(options.env, (option) => argvBytes[option.word]!.subarray(option.offset), process.env),
     ],
     cwd: Buffer.from(
       options.workdir ??
-        guestCwd(process.cwd(), [
-          ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
-          ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
-        ]),
+        (imageProcess?.workingDir ||
+          guestCwd(process.cwd(), [
+            ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
+            ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
+          ])),
     ),
     interactive,
-    ...(options.user ? { user: options.user } : {}),
+    ...(user ? { user } : {}),
     ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
   };
   const tooBig = execLimitProblem(request);
@@ -207,7 +227,6 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
     rootfsNamed: rootfs !== undefined,
     rw: options.rw,
     shares: shares.map(({ tag, readonly }) => ({ tag, readonly })),
-    init: '/bin/sh',
     initArgs: [],
     debug: options.debug,
     hostname: options.hostname ?? (await defaultHostname(rootfs, options.image ?? (rootfs ? options.rootfs : undefined))),
@@ -219,6 +238,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   // land in the command's output; --debug puts it on ttyS0 to show it live instead (a second
   // console= on the same 8250 driver is not enabled by the kernel).
   const kernelParameters = [options.debug ? 'console=ttyS0' : 'console=ttyS2', 'panic=-1'];
+  commandSignals = new CommandSignals();
   const terminal = interactive ? saveTerminal() : undefined;
   if (terminal) cleanup.add('terminal settings', () => restoreTerminal(terminal));
   const end = await runVm(
@@ -237,6 +257,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
       console: 'inherit',
       run: {
         request,
+        signals: commandSignals,
         // Interactive: the terminal is qemu's (ttyS0); our stdin must stay unread.
         streams: { ...(interactive ? {} : { stdin: process.stdin }), stdout: process.stdout, stderr: process.stderr },
       },
@@ -271,11 +292,21 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const cleanup = new Cleanup();
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      stoppedBy = signal;
-      process.stderr.write(`chrootvm: ${signal}, stopping the VM\n`);
-      void cleanup.run().then(() => process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
+  const stop = (signal: ForwardedSignal, why: string) => {
+    if (stoppedBy) return;
+    stoppedBy = signal;
+    process.stderr.write(`chrootvm: ${why}, stopping the VM\n`);
+    void cleanup.run().then(() => process.exit(128 + constants.signals[signal]));
+  };
+  for (const signal of FORWARDED_SIGNALS) {
+    process.on(signal, () => {
+      if (forwarded) return stop(signal, `${signal} after ${forwarded}`);
+      // Before the VM runs there is no command to pass it to.
+      if (!commandSignals) return stop(signal, signal);
+      forwarded = signal;
+      if (options.debug) process.stderr.write(`chrootvm: ${signal}, passed on to the command\n`);
+      commandSignals.send(signal);
+      setTimeout(() => stop(signal, `${signal}: the command has not ended ${SIGNAL_GRACE_SECONDS} s after it`), SIGNAL_GRACE_SECONDS * 1000).unref();
     });
   }
   try {

@@ -18,8 +18,12 @@ import {
   type InitrdSpec,
   type WholeSystemPlan,
 } from '../packer/index.ts';
+import { encodeRunRequest, execLimitProblem, type RunRequest } from '../init/control-protocol.ts';
+import { initrdPaths } from '../init/paths.ts';
+import type { ImageProcess } from './lib/image/manifest.ts';
 import { openImage } from './lib/image/open-image.ts';
-import type { PullChoice } from './lib/image/registry/pull-options.ts';
+import { imageCommand } from './lib/image/process-command.ts';
+import { injectedEntries } from './lib/injected-files.ts';
 import { builtFfiModule, builtInit, projectRoot } from './lib/artifacts.ts';
 import { writeFileAtomic } from './lib/atomic-write.ts';
 import { parseMkvirtinitrdArgs, parseSourceDateEpoch, USAGE, UsageError, type MkvirtinitrdOptions } from './lib/mkvirtinitrd-args.ts';
@@ -85,15 +89,40 @@ function isInside(path: string, directory: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
+/**
+ * The image's process as the init runs it when the kernel command line names no init=: its
+ * Entrypoint and Cmd (or --entrypoint), Env, WorkingDir and User. Undefined when the image names
+ * no process: the initramfs then boots /bin/sh, as any other.
+ */
+function imageProcessEntry(imageProcess: ImageProcess, entrypoint: string[] | undefined): InitrdEntry | undefined {
+  const argv = imageCommand(imageProcess, [], entrypoint);
+  if (argv.length === 0) return undefined;
+  const request: RunRequest = {
+    argv,
+    env: imageProcess.env.map((entry) => Buffer.from(entry)),
+    cwd: Buffer.from(imageProcess.workingDir || '/'),
+    interactive: false,
+    ...(imageProcess.user ? { user: imageProcess.user } : {}),
+  };
+  const tooBig = execLimitProblem(request);
+  if (tooBig) fail(`the image's process: ${tooBig}`);
+  return { kind: 'data', path: initrdPaths.imageProcess, data: Buffer.from(encodeRunRequest(request)), mode: 0o644, why: "the image's process, run unless init= is given" };
+}
+
 /** The whole system to pack (a directory, or an image extracted into the cache) and the init. */
-async function planSystem(spec: InitrdSpec, system: NonNullable<MkvirtinitrdOptions['system']>, mapRootUser: boolean, pull: PullChoice): Promise<WholeSystemPlan> {
-  const root =
-    system.kind === 'rootfs'
-      ? resolve(system.path)
-      : (await openImage(system.path, { pull: pull.pull, tlsVerify: pull.tlsVerify, program: 'mkvirtinitrd' }).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))).rootfs;
+async function planSystem(spec: InitrdSpec, options: MkvirtinitrdOptions & { system: NonNullable<MkvirtinitrdOptions['system']> }): Promise<WholeSystemPlan> {
+  const { system } = options;
+  const image = system.kind === 'image'
+    ? await openImage(system.path, { pull: options.pull, tlsVerify: options.tlsVerify, program: 'mkvirtinitrd' }).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))
+    : undefined;
+  const root = image?.rootfs ?? resolve(system.path);
   const info = await statOrUndefined(root);
   if (!info?.isDirectory()) fail(`--rootfs ${system.path} is not a directory`);
-  return planWholeSystem(spec, root, mapRootUser ? { uid: process.getuid!(), gid: process.getgid!() } : undefined);
+  const processEntry = image && imageProcessEntry(image.process, options.entrypoint);
+  return planWholeSystem(spec, root, options.mapRootUser ? { uid: process.getuid!(), gid: process.getgid!() } : undefined, {
+    system: await injectedEntries(root, options.inject),
+    init: processEntry ? [processEntry] : [],
+  });
 }
 
 function findWarnings(options: MkvirtinitrdOptions, plan: InitrdPlan | WholeSystemPlan, init: { init: string; ffiModule?: string }): Warning[] {
@@ -164,7 +193,7 @@ async function run(options: MkvirtinitrdOptions): Promise<number> {
   if (!options.list && options.output !== undefined) await checkOutputDirectory(options.output);
   const init = await chooseInit(options.init);
   const spec = { ...init, moddir: resolve(options.moddir), extraModules: options.modules };
-  const plan = options.system ? await planSystem(spec, options.system, options.mapRootUser, options) : await planInitrd(spec);
+  const plan = options.system ? await planSystem(spec, { ...options, system: options.system }) : await planInitrd(spec);
 
   const warnings = findWarnings(options, plan, init);
   const level = options.strict ? 'error' : 'warning';

@@ -409,10 +409,36 @@ export function setPipeSize(fd: number, bytes: number): void {
   check(`fcntl(F_SETPIPE_SZ, ${bytes})`, 'fcntl', [Type.I32, Type.I32, Type.I32], [fd, F_SETPIPE_SZ, bytes]);
 }
 
+const EINTR = 4;
+
+/**
+ * read(2) of one descriptor on a thread of its own, so PID 1 goes on (reaping, relaying) while it
+ * waits for the host. One read at a time: the memory is allocated once and reused.
+ */
+export class ThreadReader {
+  private readonly fd: number;
+  private readonly name: string;
+  private readonly memory: { address: bigint; bytes: Buffer };
+
+  constructor(fd: number, name: string, bytes = 4096) {
+    this.fd = fd;
+    this.name = name;
+    this.memory = allocate(bytes);
+  }
+
+  /** The next bytes that came; empty at end of file. */
+  async read(): Promise<Buffer> {
+    for (;;) {
+      const { value, errnoCode } = await callInThread('read', Type.I64, [Type.I32, Type.BigInt, Type.U64], [this.fd, this.memory.address, this.memory.bytes.length]);
+      if (value !== -1) return Buffer.from(this.memory.bytes.subarray(0, Number(value)));
+      if (errnoCode !== EINTR) throw new SyscallError(`read(${this.name})`, errnoCode);
+    }
+  }
+}
+
 export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10 } as const;
 const POLLFD_SIZE = 8;
 const MAX_POLLED = 16;
-const EINTR = 4;
 
 let pollTable: { address: bigint; bytes: Buffer } | undefined;
 

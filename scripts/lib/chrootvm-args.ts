@@ -6,6 +6,7 @@
 import minimist from 'minimist';
 import { isValidHostname } from '../../init/hostname.ts';
 import type { AccelRequest } from './accel.ts';
+import { parseEntrypoint } from './image/process-command.ts';
 import { parseMemory, parseSize } from './plan.ts';
 import { pullChoice, type PullChoice } from './image/registry/pull-options.ts';
 import { parsePublishSpec, type PublishSpec } from './publish.ts';
@@ -35,6 +36,8 @@ export interface ChrootvmOptions extends PullChoice {
   command: string[];
   /** --image: a container image or rootfs tarball (a path, or a registry reference) to boot instead of a directory. */
   image?: string;
+  /** --entrypoint: replaces the image's Entrypoint (and drops its Cmd); [] for `--entrypoint ''`. */
+  entrypoint?: string[];
   /** --kernel-from: a rootfs whose kernel and modules to boot. */
   kernelFrom?: string;
   shares: HostShare[];
@@ -78,10 +81,10 @@ export type NetMode = 'none' | 'user';
 export { UsageError };
 
 export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
-       chrootvm [OPTION]... --image PATH|REFERENCE [--] [COMMAND [ARG]...]
+       chrootvm [OPTION]... --image PATH|REFERENCE [--] [ARG]...
        chrootvm [OPTION]... --initrd FILE [--] [COMMAND [ARG]...]   (a whole-system initrd)
 Boot ROOTFS (a directory) in a VM with its own kernel and run COMMAND there, or an interactive
-shell without one. Exits with COMMAND's status, or 125: bad usage, or the VM or chrootvm failed;
+shell without one; an image runs its own process (Entrypoint, then the ARGs or its Cmd). Exits with COMMAND's status, or 125: bad usage, or the VM or chrootvm failed;
 126/127: COMMAND could not be run / was not found; 128+N: COMMAND died of signal N; 124: --timeout
 expired.
 
@@ -108,7 +111,8 @@ expired.
                         before the VM starts
   --image PATH          boot a container image or rootfs tarball instead of ROOTFS: an OCI layout
                         directory, an OCI or docker archive, or a .tar/.tar.gz/.tar.zst rootfs
-                        (extracted once, cached by digest)
+                        (extracted once, cached by digest). Its config's Env comes before -e,
+                        its WorkingDir and User apply unless -w/-u are given
   --image REFERENCE     the same with an image pulled from a registry, [docker://]REGISTRY/NAME
                         [:TAG|@DIGEST] (anything that is not an existing path and does not start
                         with / or .); a short NAME[:TAG] is on docker.io
@@ -116,6 +120,8 @@ expired.
                         registry what the tag names now), never (the cache only)
   --tls-verify=BOOL     false: accept any certificate, and plain HTTP (default true: HTTPS with a
                         verified certificate, plain HTTP only for a registry on 127.0.0.0/8)
+  --entrypoint PROG     with --image: run PROG (or a JSON list, '["/bin/sh","-c"]') instead of
+                        the image's Entrypoint, and not its Cmd; '' runs the ARGs alone
   --kernel PATH         kernel image (default: ROOTFS's usr/lib/modules/KVER/vmlinuz or boot/vmlinuz-KVER)
   --kernel-from DIR     boot the kernel and modules of the rootfs DIR
   --initrd PATH         initramfs to boot (default: built for the kernel's modules, cached); without
@@ -145,7 +151,7 @@ root's in the guest; it needs the user's subordinate ids and the package uidmap)
 
 const VALUE_OPTIONS = [
   '--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user',
-  '--overlay-size', '--overlay-dir', '--publish-file', '--pull',
+  '--overlay-size', '--overlay-dir', '--publish-file', '--entrypoint', '--pull',
 ];
 /** Short spellings of value options. */
 const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir', '-u': '--user', '-p': '--publish' };
@@ -277,6 +283,8 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   } catch (cause) {
     throw new UsageError(`--memory: ${(cause as Error).message}`);
   }
+  const entrypoint: string | undefined = parsed.entrypoint;
+  if (entrypoint !== undefined && !image) throw new UsageError('--entrypoint applies to --image: a ROOTFS has no entrypoint');
   const rw = Boolean(parsed.rw);
   const overlay = overlayOptions(parsed, rw, image !== undefined);
   if (publish.length > 0 && net === 'none') throw new UsageError('--publish needs the network: it cannot go with --net=none');
@@ -288,6 +296,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
     command,
     image,
     ...pull,
+    ...(entrypoint === undefined ? {} : { entrypoint: parseEntrypoint(entrypoint) }),
     kernelFrom: parsed['kernel-from'] || undefined,
     shares,
     // --image --rw is an overlay: the cached tree is never written.

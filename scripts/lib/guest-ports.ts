@@ -1,8 +1,8 @@
 /**
  * chrootvm's end of the guest's virtio-serial ports (protocol in init/control-protocol.ts): one
  * unix socket per port, which qemu connects to when it starts (so the guest finds the host end
- * present from its first read). The control port carries the run request and the end-of-output
- * handshake; the stdin, stdout and stderr ports carry the command's streams, each with
+ * present from its first read). The control port carries the run request, signals for the
+ * command and the end-of-output handshake; the stdin, stdout and stderr ports carry the command's streams, each with
  * backpressure both ways, so memory stays bounded whatever flows.
  *
  * Closing ends the stream as the guest sees it: at our stdin's EOF the stdin socket is shut, and
@@ -11,7 +11,16 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { decodeOutputCounts, encodeRunRequest, RECEIVED, type OutputCounts, type PortRole, type RunRequest } from '../../init/control-protocol.ts';
+import {
+  decodeOutputCounts,
+  encodeRunRequest,
+  encodeSignal,
+  RECEIVED,
+  type ForwardedSignal,
+  type OutputCounts,
+  type PortRole,
+  type RunRequest,
+} from '../../init/control-protocol.ts';
 
 export type PortSockets = Partial<Record<PortRole, string>>;
 
@@ -23,6 +32,26 @@ export interface CommandStreams {
   /** Where its output goes: a stream, or kept in memory for the caller. */
   stdout: Writable | 'collect';
   stderr: Writable | 'collect';
+}
+
+/**
+ * Signals for the command, sent on the control port after the run request: those sent before the
+ * guest has connected wait for it (the init passes them on once the command has started).
+ */
+export class CommandSignals {
+  private readonly pending: ForwardedSignal[] = [];
+  private control: Socket | undefined;
+
+  send(signal: ForwardedSignal): void {
+    if (this.control) this.control.write(encodeSignal(signal));
+    else this.pending.push(signal);
+  }
+
+  /** The run request is on `control`: what waited goes now. */
+  attach(control: Socket): void {
+    this.control = control;
+    for (const signal of this.pending.splice(0)) control.write(encodeSignal(signal));
+  }
 }
 
 /** One output port: what arrived, and whether anything more can. */
@@ -105,12 +134,12 @@ export class GuestPorts {
    * Listens on a socket per port: the control port always, the stream ports unless the command
    * runs on the console (interactive), where the guest never opens them.
    */
-  static async listen(socketPath: (name: string) => string, request: RunRequest, streams: CommandStreams): Promise<GuestPorts> {
+  static async listen(socketPath: (name: string) => string, request: RunRequest, streams: CommandStreams, signals?: CommandSignals): Promise<GuestPorts> {
     const roles: PortRole[] = request.interactive ? ['control'] : ['control', 'stdin', 'stdout', 'stderr'];
     const ports = new GuestPorts(Object.fromEntries(roles.map((role) => [role, socketPath(portSocketName(role))])), streams);
     for (const role of roles) {
       await ports.serve(ports.sockets[role]!, (connection) => {
-        if (role === 'control') ports.converse(connection, request);
+        if (role === 'control') ports.converse(connection, request, signals);
         else if (role === 'stdin') ports.feed(connection);
         else ports.outputs[role].attach(connection);
       });
@@ -133,9 +162,10 @@ export class GuestPorts {
     });
   }
 
-  private converse(control: Socket, request: RunRequest): void {
+  private converse(control: Socket, request: RunRequest, signals: CommandSignals | undefined): void {
     control.on('error', () => {});
     control.write(encodeRunRequest(request));
+    signals?.attach(control);
     let buffered = '';
     control.setEncoding('utf8');
     control.on('data', (chunk: string) => {

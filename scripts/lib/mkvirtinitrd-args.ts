@@ -4,7 +4,9 @@
  * be left out, and any command line that builds also lists once --list is added to it.
  */
 import minimist from 'minimist';
+import { posix } from 'node:path';
 import { codecs, type Codec } from '../../packer/compress.ts';
+import { parseEntrypoint } from './image/process-command.ts';
 import { pullChoice, type PullChoice } from './image/registry/pull-options.ts';
 import { UsageError } from './usage.ts';
 
@@ -21,11 +23,21 @@ export interface MkvirtinitrdOptions extends PullChoice {
   system?: { kind: 'rootfs' | 'image'; path: string };
   /** --map-root-user: record the invoking user's files in --rootfs as root's. */
   mapRootUser: boolean;
+  /** --entrypoint: with --image, replaces the image's Entrypoint (and drops its Cmd); [] for ''. */
+  entrypoint?: string[];
+  /** --inject HOSTPATH:GUESTPATH: files added to the system, in order. */
+  inject: Injection[];
   compress: Codec;
   list: boolean;
   strict: boolean;
   help: boolean;
   version: boolean;
+}
+
+export interface Injection {
+  hostPath: string;
+  /** Absolute, in the system. */
+  guestPath: string;
 }
 
 export { UsageError };
@@ -60,6 +72,11 @@ works as it is.
   --tls-verify=BOOL   false: any certificate, and plain HTTP (default true)
   --map-root-user     with --rootfs: record the files and groups the invoking user owns as root's
                       (a tree a user built as itself; others' owners stay as they are)
+  --entrypoint PROG   with --image: PROG (or a JSON list, '["/bin/sh","-c"]') instead of the
+                      image's Entrypoint, and not its Cmd
+  --inject HOSTPATH:GUESTPATH
+                      with --rootfs/--image: add the host file HOSTPATH to the system at GUESTPATH,
+                      owned by root, its mode kept (repeatable; replaces a file already there)
   --strict            treat warnings as errors
   -h, --help          show this help
   --version           show the version
@@ -78,7 +95,7 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   const words = argv.map((word, i) => (word === '--tls-verify' && !argv.slice(0, i).includes('--') ? '--tls-verify=true' : word));
   const parsed = minimist(words, {
     // '_' keeps operands such as a directory called 6 from turning into numbers.
-    string: ['module', 'compress', 'rootfs', 'image', 'pull', 'tls-verify', '_'],
+    string: ['module', 'compress', 'rootfs', 'image', 'entrypoint', 'inject', 'pull', 'tls-verify', '_'],
     boolean: ['list', 'strict', 'help', 'version', 'map-root-user'],
     alias: { h: 'help' },
     unknown: (option) => {
@@ -103,9 +120,19 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   const system = rootfs !== undefined ? { kind: 'rootfs' as const, path: rootfs } : image !== undefined ? { kind: 'image' as const, path: image } : undefined;
   const mapRootUser = Boolean(parsed['map-root-user']);
   if (mapRootUser && system?.kind !== 'rootfs') throw new UsageError('--map-root-user applies to --rootfs DIR only');
+  const entrypoint = single('entrypoint', parsed.entrypoint);
+  if (entrypoint !== undefined && system?.kind !== 'image') throw new UsageError('--entrypoint applies to --image PATH only');
+  const inject = [parsed.inject ?? []].flat().map(parseInjection);
+  if (inject.length > 0 && !system) throw new UsageError('--inject applies to --rootfs or --image');
   const operands: string[] = parsed._;
   const pull = pullChoice(single('pull', parsed.pull), single('tls-verify', parsed['tls-verify']), image !== undefined);
-  const base = { ...pull, modules, mapRootUser, compress: compress as Codec, list, strict: Boolean(parsed.strict), help, version, ...(system ? { system } : {}) };
+  const base = {
+    ...pull,
+    modules,
+    mapRootUser,
+    ...(entrypoint === undefined ? {} : { entrypoint: parseEntrypoint(entrypoint) }),
+    inject,
+    compress: compress as Codec, list, strict: Boolean(parsed.strict), help, version, ...(system ? { system } : {}) };
   if (help || version) return { ...base, moddir: '' };
   switch (operands.length) {
     case 1:
@@ -120,6 +147,15 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
     default:
       throw new UsageError(`too many operands (${operands.length}): expected [INIT] MODDIR OUTPUT`);
   }
+}
+
+/** `HOSTPATH:GUESTPATH`, split at the last colon that starts an absolute path (a host path may hold colons). */
+export function parseInjection(text: string): Injection {
+  const colon = text.lastIndexOf(':/');
+  if (colon <= 0) throw new UsageError(`--inject ${text}: expected HOSTPATH:GUESTPATH, GUESTPATH absolute`);
+  const guestPath = posix.normalize(text.slice(colon + 1));
+  if (guestPath === '/') throw new UsageError(`--inject ${text}: GUESTPATH must name a file, not /`);
+  return { hostPath: text.slice(0, colon), guestPath };
 }
 
 /**

@@ -5,7 +5,8 @@
 // the binary's own --help rather than guessed from its path.
 
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-write.ts';
 import { findOnPath, isExecutableFile } from './processes.ts';
 import { currentPrivilege, rootIsMountPoint } from './user-namespace.ts';
 
@@ -76,6 +77,31 @@ export function inspectVirtiofsd(binary: string): Promise<VirtiofsdFeatures> {
   });
 }
 
+/** What inspectVirtiofsd said about a binary, valid while it keeps its inode, size and mtime. */
+interface KnownFeatures extends VirtiofsdFeatures {
+  binary: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * inspectVirtiofsd, remembered in `memoFile`: `--help` is a process start on every run otherwise.
+ * An upgraded binary has another inode or mtime, and is asked again.
+ */
+export async function rememberedFeatures(binary: string, memoFile: string): Promise<VirtiofsdFeatures> {
+  const { ino, size, mtimeMs } = await stat(binary);
+  const known = await readFile(memoFile, 'utf8').then((text) => JSON.parse(text) as KnownFeatures, () => undefined);
+  if (known?.binary === binary && known.ino === ino && known.size === size && known.mtimeMs === mtimeMs) {
+    return { flavour: known.flavour, readonlyOption: known.readonlyOption };
+  }
+  const features = await inspectVirtiofsd(binary);
+  const record: KnownFeatures = { binary, ino, size, mtimeMs, ...features };
+  // A memo that cannot be written (no cache directory yet) costs the next run one --help, nothing more.
+  await writeFileAtomic(memoFile, Buffer.from(JSON.stringify(record))).catch(() => undefined);
+  return features;
+}
+
 // Cache policy per share. A read-only share (the default rootfs) is a tree the
 // guest only reads and the session treats as fixed: `always` lets the guest
 // keep metadata and pages without revalidating them, which is where a boot's
@@ -103,21 +129,23 @@ export interface PrivateView {
   /** A read-only bind mount of this directory over itself: the host kernel then refuses every write through it, whatever the guest remounts. */
   readonlyDir?: string;
   /**
-   * A tmpfs of its own at /var/run: the C virtiofsd keeps a pid file in /var/run/virtiofsd, which
-   * only the host's root may create, so in a user namespace it needs its own.
+   * The daemon runs as root of a user namespace (rootless use). The C virtiofsd keeps a pid file in
+   * /var/run/virtiofsd, which only the host's root may create, so it gets a tmpfs of its own at
+   * /var/run; and the flags of the mount under the shared directory (nosuid, nodev, noexec, atime)
+   * are locked, so the read-only remount must repeat them or be refused.
    */
-  privateRun: boolean;
+  userNamespace: boolean;
 }
 
 /** Runs a daemon in a private mount namespace set up as `view` says; the host's own mount table is untouched. */
 export function inPrivateView(view: PrivateView, argv: readonly string[]): string[] {
+  const readonlyBind = view.userNamespace
+    ? ['mount --bind -- "$1" "$1"', 'flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1)', 'mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1"']
+    : // One process: mount binds, then remounts read-only itself.
+      ['mount --bind -o ro -- "$1" "$1"'];
   const steps = [
-    ...(view.privateRun ? ['mount -t tmpfs -o mode=0755 virtiofsd-run /var/run', 'mkdir /var/run/virtiofsd'] : []),
-    // The remount repeats the mount's other flags (nosuid, nodev, noexec, atime): in a user
-    // namespace they are locked, and a remount that would clear one is refused.
-    ...(view.readonlyDir !== undefined
-      ? ['mount --bind -- "$1" "$1"', 'flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1)', 'mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1"']
-      : []),
+    ...(view.userNamespace ? ['mount -t tmpfs -o mode=0755 virtiofsd-run /var/run', 'mkdir /var/run/virtiofsd'] : []),
+    ...(view.readonlyDir !== undefined ? readonlyBind : []),
   ];
   return [
     'unshare', '--mount', '--propagation', 'private', '--',
@@ -158,8 +186,8 @@ export function virtiofsdArgv(
     ];
     // The C virtiofsd has no read-only mode of its own.
     const readonlyEnforced = share.readonly && host.privateView;
-    const view: PrivateView = { ...(readonlyEnforced ? { readonlyDir: share.dir } : {}), privateRun: host.userNamespace };
-    return { argv: readonlyEnforced || view.privateRun ? inPrivateView(view, argv) : argv, readonlyEnforced };
+    const view: PrivateView = { ...(readonlyEnforced ? { readonlyDir: share.dir } : {}), userNamespace: host.userNamespace };
+    return { argv: readonlyEnforced || view.userNamespace ? inPrivateView(view, argv) : argv, readonlyEnforced };
   }
   const readonlyEnforced = share.readonly && host.readonlyOption;
   return {

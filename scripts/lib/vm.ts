@@ -11,13 +11,14 @@ import { PORTS, type PortRole, type RunRequest } from '../../init/control-protoc
 import { parseStatus } from '../../init/status-line.ts';
 import { DEFAULT_QEMU } from './accel.ts';
 import type { Cleanup } from './cleanup.ts';
-import { GuestPorts, portSocketName, type CommandStreams } from './guest-ports.ts';
+import { GuestPorts, portSocketName, type CommandSignals, type CommandStreams } from './guest-ports.ts';
+import { cacheDirectory } from './initrd-cache.ts';
 import type { RunEnd } from './outcome.ts';
 import { qemuArgv, type Accel } from './plan.ts';
 import { describeExit, dieWithUsPrefix, findOnPath, start, stop, waitForSocket, type Started } from './processes.ts';
 import { listenForQmp, shutdownReason } from './qmp.ts';
 import { currentPrivilege } from './user-namespace.ts';
-import { canMakePrivateView, findVirtiofsd, inspectVirtiofsd, virtiofsdArgv } from './virtiofsd.ts';
+import { canMakePrivateView, findVirtiofsd, rememberedFeatures, virtiofsdArgv } from './virtiofsd.ts';
 
 export interface VmShare {
   tag: string;
@@ -45,8 +46,8 @@ export interface VmSpec {
   console: 'inherit' | 'collect';
   /** Kill the VM after this long. */
   timeoutMs?: number;
-  /** Run mode: the command the guest's init runs, and where its streams go on the host. */
-  run?: { request: RunRequest; streams: CommandStreams };
+  /** Run mode: the command the guest's init runs, where its streams go on the host, and the signals passed on to it. */
+  run?: { request: RunRequest; streams: CommandStreams; signals?: CommandSignals };
   /** Show qemu's stderr as it comes. */
   echoQemuStderr?: boolean;
   log?: (text: string) => void;
@@ -81,6 +82,8 @@ function socketPath(workdir: string, name: string): string {
 }
 
 const shareSocketName = (index: number) => `fs${index}.sock`;
+/** In the cache: what the virtiofsd binary is (its flavour), as long as it is the same file. */
+const VIRTIOFSD_MEMO = 'virtiofsd.json';
 const QMP_SOCKET = 'qmp.sock';
 
 function checkSocketPaths(spec: VmSpec): void {
@@ -93,7 +96,7 @@ const DAEMON_EXIT_GRACE_MS = 2000;
 
 async function startDaemons(spec: VmSpec, dieWithUs: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
   const virtiofsd = await findVirtiofsd(process.env);
-  const { flavour, readonlyOption } = await inspectVirtiofsd(virtiofsd);
+  const { flavour, readonlyOption } = await rememberedFeatures(virtiofsd, join(cacheDirectory(), VIRTIOFSD_MEMO));
   const host = { readonlyOption, privateView: await canMakePrivateView(process.env), userNamespace: currentPrivilege().kind === 'user-namespace' };
   spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons: { tag: string; daemon: Started; socket: string }[] = [];
@@ -122,7 +125,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   const daemons = await startDaemons(spec, dieWithUs, cleanup);
   const statusPath = join(spec.workdir, 'status');
   const kernelLogPath = join(spec.workdir, 'kernel.log');
-  const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams) : undefined;
+  const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams, spec.run.signals) : undefined;
   if (ports) cleanup.add('guest port sockets', () => ports.close());
   const qmp = await listenForQmp(socketPath(spec.workdir, QMP_SOCKET));
   cleanup.add('QMP listener', () => qmp.close());

@@ -78,7 +78,6 @@ const BASE: BootConfig = {
   rootfsNamed: true,
   rw: false,
   shares: [],
-  init: '/bin/sh',
   initArgs: [],
   debug: false,
   run: false,

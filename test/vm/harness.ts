@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Status } from '../../init/status-line.ts';
 import { chooseAccel } from '../../scripts/lib/accel.ts';
 import { builtFfiModule, builtInit } from '../../scripts/lib/artifacts.ts';
@@ -291,5 +293,28 @@ export async function bootForStatus(boot: StatusBoot): Promise<StatusBootResult>
   } finally {
     await cleanup.run();
     await rm(workdir, { recursive: true, force: true });
+  }
+}
+
+function fetchBytes(port: number, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => (response.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${response.statusCode}`))));
+    }).on('error', reject);
+  });
+}
+
+/** An HTTP GET of a server a VM publishes on 127.0.0.1:`port`, retried while the guest's server is not listening yet (the forward accepts, then resets). */
+export async function fetchWhenUp(port: number, path: string): Promise<Buffer> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await fetchBytes(port, path);
+    } catch (cause) {
+      if (Date.now() > deadline) throw cause;
+      await sleep(200);
+    }
   }
 }

@@ -5,6 +5,7 @@
  * demo rootfs (--kernel-from): images carry none.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
@@ -27,7 +28,8 @@ import {
   type Layer,
   type TreeNode,
 } from '../unit/scripts/lib/image/fixtures.ts';
-import { assertNothingLeft, chrootvm, leftovers, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { assertNothingLeft, bootForStatus, chrootvm, fetchWhenUp, leftovers, requireDemoRootfs, ROOT, skipWithoutQemu, startChrootvm, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { demoKernel } from '../demo.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 
@@ -223,5 +225,144 @@ describe('chrootvm --image', () => {
     assert.match(result.stderr, new RegExp(`chrootvm: no kernel to boot: the image has none, and the host's running kernel ${release().replaceAll('.', '\\.')} is not readable`));
     assert.match(result.stderr, /give --kernel PATH or --kernel-from DIR\n$/);
     assert.doesNotMatch(result.stderr, /chrootvm: (kernel |qemu:)/);
+  });
+});
+
+/**
+ * An image's own process, as its config says (podman's and docker's semantics): the process reports
+ * what it saw, so each setting and each override shows in its output.
+ */
+describe("chrootvm --image runs the image's process", () => {
+  let work = '';
+  let env: NodeJS.ProcessEnv = {};
+  let demo = '';
+  const images = { reporter: '', server: '' };
+  const kernelFrom = () => ['--kernel-from', demo];
+
+  /** busybox with its applets, the mount points, and `files`. */
+  async function writeImage(name: string, files: FixtureEntry[], container: Record<string, unknown>): Promise<string> {
+    const busybox = await readFile(join(demo, 'bin/busybox'));
+    const applets = ['sh', 'id', 'cat', 'sleep', 'httpd', 'kill'];
+    const base: FixtureEntry[] = [
+      { name: './', type: 'directory' },
+      { name: 'bin/', type: 'directory' },
+      { name: 'bin/busybox', content: busybox, mode: 0o755 },
+      ...applets.map((applet): FixtureEntry => ({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' })),
+      ...MOUNT_POINTS.map((dir): FixtureEntry => ({ name: `${dir}/`, type: 'directory' })),
+    ];
+    const image = await ociLayout([{ entries: base, codec: 'gzip' }, { entries: files, codec: 'none' }], undefined, container);
+    const path = join(work, name);
+    await writeFiles(path, image.files);
+    return path;
+  }
+
+  before(async () => {
+    demo = requireDemoRootfs();
+    work = await mkdtemp(join(tmpdir(), 'virtinitrd-image-process-'));
+    env = { XDG_CACHE_HOME: join(work, 'cache') };
+    images.reporter = await writeImage(
+      'reporter',
+      [
+        { name: 'srv/', type: 'directory' },
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' },
+        { name: 'etc/group', content: 'root:x:0:\napp:x:1000:\n' },
+      ],
+      {
+        Entrypoint: ['/bin/sh', '-c', 'echo "$GREETING|$PATH|$(pwd)|$(id -u):$(id -g)|$HOME|$*"; exit 3', 'reporter'],
+        Cmd: ['from-cmd'],
+        Env: ['GREETING=hello', 'PATH=/bin'],
+        WorkingDir: '/srv',
+        User: 'app',
+        ExposedPorts: { '8080/tcp': {} },
+      },
+    );
+    // The seed scenario: a server that is the image's whole purpose, stopped as a container is.
+    const serve = [
+      '#!/bin/sh',
+      'httpd -f -p 8080 -h /www & server=$!',
+      'trap \'kill $server; wait $server; echo "server stopped"; exit 0\' TERM',
+      'echo listening',
+      'wait $server',
+    ].join('\n');
+    images.server = await writeImage(
+      'server',
+      [
+        { name: 'www/', type: 'directory' },
+        { name: 'www/index.html', content: 'served from the image\n' },
+        { name: 'usr/', type: 'directory' },
+        { name: 'usr/bin/', type: 'directory' },
+        { name: 'usr/bin/serve', content: `${serve}\n`, mode: 0o755 },
+      ],
+      { Entrypoint: ['/usr/bin/serve'], ExposedPorts: { '8080/tcp': {} } },
+    );
+  });
+
+  after(() => rm(work, { recursive: true, force: true }));
+
+  test('without ARGs: Entrypoint + Cmd, with Env, WorkingDir and User; its status comes back', vm, async () => {
+    const result = await chrootvm(['--debug', '--image', images.reporter, ...kernelFrom()], { env });
+    assert.equal(result.status, 3, result.stderr);
+    assert.match(result.stdout, /^hello\|\/bin\|\/srv\|1000:1000\|\/home\/app\|from-cmd$/m);
+    // --debug lists what the image exposes; publishing stays explicit.
+    assert.match(result.stderr, /the image exposes 8080\/tcp \(publish them with -p\)/);
+  });
+
+  test('ARGs replace the Cmd; -e, -w and -u override the image', vm, async () => {
+    const result = await chrootvm(['--image', images.reporter, ...kernelFrom(), '-e', 'GREETING=bye', '-w', '/', '-u', '0', 'one', 'two'], { env });
+    assert.equal(result.status, 3, result.stderr);
+    assert.equal(result.stdout, 'bye|/bin|/|0:0|/root|one two\n');
+  });
+
+  test("--entrypoint replaces the Entrypoint and drops the Cmd; '' runs the ARGs alone", vm, async () => {
+    const listed = await chrootvm(['--image', images.reporter, ...kernelFrom(), '--entrypoint', '["/bin/sh","-c"]', 'echo "$(id -un) in $(pwd)"'], { env });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.equal(listed.stdout, 'app in /srv\n');
+    const none = await chrootvm(['--image', images.reporter, ...kernelFrom(), '--entrypoint', '', '/bin/cat', '/www-missing'], { env });
+    assert.equal(none.status, 1, none.stderr);
+    assert.match(none.stderr, /cat: can't open '\/www-missing': No such file or directory/);
+  });
+
+  /** `mkvirtinitrd --image IMAGE ARGS… MODDIR OUT`, into the test's directory. */
+  function imageInitrd(name: string, image: string, args: readonly string[]): string {
+    const initrd = join(work, `${name}.img`);
+    const build = spawnSync(join(ROOT, 'bin/mkvirtinitrd'), ['--image', image, ...args, demoKernel()!.moddir, initrd], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(build.status, 0, build.stderr);
+    return initrd;
+  }
+
+  test('mkvirtinitrd --image boots straight into the process without chrootvm: console output, its status, then power-off', vm, async () => {
+    const initrd = imageInitrd('reporter', images.reporter, []);
+    const boot = await bootForStatus({ initrd, cmdline: [], timeoutMs: VM_TEST_TIMEOUT_MS });
+    assert.deepEqual(boot.status, { kind: 'exit', code: 3 }, boot.kernelLog);
+    assert.match(boot.kernelLog + boot.console, /hello\|\/bin\|\/srv\|1000:1000\|\/home\/app\|from-cmd/);
+  });
+
+  test('mkvirtinitrd --image --entrypoint, --inject keeps the mode, and init= on the kernel command line overrides the process', vm, async () => {
+    const script = join(work, 'injected.sh');
+    await writeFile(script, '#!/bin/sh\necho "injected as PID $$"\nexec /bin/busybox poweroff -f\n', { mode: 0o755 });
+    const initrd = imageInitrd('overridden', images.reporter, ['--entrypoint', '["/bin/sh","-c","echo overridden; exit 4"]', '--inject', `${script}:/opt/tools/run-me`]);
+    const overridden = await bootForStatus({ initrd, cmdline: [], timeoutMs: VM_TEST_TIMEOUT_MS });
+    assert.deepEqual(overridden.status, { kind: 'exit', code: 4 }, overridden.kernelLog);
+    assert.match(overridden.kernelLog + overridden.console, /overridden/);
+    const byInit = await bootForStatus({ initrd, cmdline: ['init=/opt/tools/run-me'], timeoutMs: VM_TEST_TIMEOUT_MS });
+    assert.equal(byInit.status, undefined, byInit.kernelLog);
+    assert.match(byInit.kernelLog + byInit.console, /injected as PID 1/);
+    assert.doesNotMatch(byInit.kernelLog + byInit.console, /overridden/);
+  });
+
+  test('a server image with -p and no ARGs: the host reaches it, and SIGTERM gets its own status', vm, async () => {
+    const before = leftovers();
+    const portsFile = join(work, 'ports.json');
+    const running = startChrootvm(['-p', '8080', '--publish-file', portsFile, '--image', images.server, ...kernelFrom()], { env });
+    await running.waitFor('listening');
+    const [published] = JSON.parse(await readFile(portsFile, 'utf8')) as { hostPort: number }[];
+    const page = await fetchWhenUp(published!.hostPort, '/index.html');
+    running.child.kill('SIGTERM');
+    const result = await running.result;
+    assert.equal(page.toString(), 'served from the image\n');
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'listening\nserver stopped\n');
+    assertNothingLeft(before);
   });
 });

@@ -7,41 +7,18 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, get, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { assertNothingLeft, chrootvm, leftovers, linkedDemoCopy, requireDemoRootfs, skipWithoutQemu, startChrootvm, TEST_TMP, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { assertNothingLeft, chrootvm, fetchWhenUp, leftovers, linkedDemoCopy, requireDemoRootfs, skipWithoutQemu, startChrootvm, TEST_TMP, VM_TEST_TIMEOUT_MS } from './harness.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
 /** The tree `make debian-rootfs` builds: its perl (perl-base) is the UDP server busybox lacks. */
 const DEBIAN_ROOTFS = join(import.meta.dirname, '../../.cache/debian/bookworm');
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-function fetchBytes(port: number, path: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => (response.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${response.statusCode}`))));
-    }).on('error', reject);
-  });
-}
-
-/** Retries while the guest's server is not listening yet (the forward accepts, then resets). */
-async function fetchWhenUp(port: number, path: string): Promise<Buffer> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await fetchBytes(port, path);
-    } catch (cause) {
-      if (Date.now() > deadline) throw cause;
-      await sleep(200);
-    }
-  }
-}
 
 function publishedPort(file: string, guestPort: number): number {
   const ports = JSON.parse(readFileSync(file, 'utf8')) as { protocol: string; hostIp: string; hostPort: number; guestPort: number }[];

@@ -95,10 +95,58 @@ export function parseImageDocument(bytes: Uint8Array, where: string, describedAs
   return { kind: 'manifest', config, layers: json.layers.map((entry, i) => parseDescriptor(entry, `${where} layers[${i}]`)) };
 }
 
+/**
+ * How the image wants its process run (the config's `config` object, as OCI and docker spell it).
+ * Absent and null fields are empty: an image need not say anything.
+ */
+export interface ImageProcess {
+  entrypoint: string[];
+  cmd: string[];
+  /** `NAME=value` entries. */
+  env: string[];
+  /** Empty: not set. */
+  workingDir: string;
+  /** `user`, `uid`, `user:group` or `uid:gid`; empty: not set. */
+  user: string;
+  /** `PORT/PROTOCOL`, sorted. */
+  exposedPorts: string[];
+}
+
+export const NO_PROCESS: ImageProcess = { entrypoint: [], cmd: [], env: [], workingDir: '', user: '', exposedPorts: [] };
+
 export interface ImageConfig {
   platform?: Platform;
   /** Digests of the uncompressed layer tars, in order. */
   diffIds: string[];
+  process: ImageProcess;
+}
+
+function strings(value: unknown, where: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw new Error(`${where} is not a list of strings`);
+  return value;
+}
+
+function optionalString(value: unknown, where: string): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new Error(`${where} is not a string`);
+  return value;
+}
+
+function parseProcess(value: unknown, where: string): ImageProcess {
+  if (value === undefined || value === null) return NO_PROCESS;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where} is not a JSON object`);
+  const config = value as Json;
+  const ports = config.ExposedPorts;
+  if (ports !== undefined && ports !== null && (typeof ports !== 'object' || Array.isArray(ports))) throw new Error(`${where}.ExposedPorts is not a JSON object`);
+  return {
+    entrypoint: strings(config.Entrypoint, `${where}.Entrypoint`),
+    cmd: strings(config.Cmd, `${where}.Cmd`),
+    env: strings(config.Env, `${where}.Env`),
+    workingDir: optionalString(config.WorkingDir, `${where}.WorkingDir`),
+    user: optionalString(config.User, `${where}.User`),
+    exposedPorts: Object.keys(ports ?? {}).sort(),
+  };
 }
 
 export function parseImageConfig(bytes: Uint8Array, where: string): ImageConfig {
@@ -108,10 +156,11 @@ export function parseImageConfig(bytes: Uint8Array, where: string): ImageConfig 
     parseDigest(id, `${where} rootfs.diff_ids[${i}]`);
     return id as string;
   }) : [];
-  if (typeof json.os !== 'string' || typeof json.architecture !== 'string') return { diffIds };
+  const process = parseProcess(json.config, `${where} config`);
+  if (typeof json.os !== 'string' || typeof json.architecture !== 'string') return { diffIds, process };
   const platform: Platform = { os: json.os, architecture: json.architecture };
   if (typeof json.variant === 'string') platform.variant = json.variant;
-  return { platform, diffIds };
+  return { platform, diffIds, process };
 }
 
 export interface DockerImage {

@@ -10,7 +10,7 @@ import { memberName, scanArchive, stageMembers, type ArchiveScan } from './archi
 import { checkDigest, digestOf, parseDigest, type Digest } from './digest.ts';
 import type { Budget } from './limits.ts';
 import { makeDirectory } from '../make-directory.ts';
-import { parseDockerManifest, parseImageConfig, parseImageDocument, selectDockerImage, MEDIA_TYPES } from './manifest.ts';
+import { NO_PROCESS, parseDockerManifest, parseImageConfig, parseImageDocument, selectDockerImage, MEDIA_TYPES, type ImageProcess } from './manifest.ts';
 import { layerCodec, tarCodec, type LayerCodec } from './media.ts';
 import { formatPlatform, platformMatches, selectDescriptor, type Descriptor, type Platform } from './platform.ts';
 import { readHead } from './tar-read.ts';
@@ -35,6 +35,8 @@ export interface ImagePlan {
   kind: ImageKind;
   /** The cache key: the manifest's digest, docker's image id, or the rootfs tar's sha256. */
   digest: Digest;
+  /** How the image's config says to run its process (a rootfs tar says nothing). */
+  process: ImageProcess;
   /** Makes the layers readable as files, in order; `staging` is an empty directory to copy to. */
   layers(staging: string, budget: Budget): Promise<LayerSource[]>;
 }
@@ -94,7 +96,7 @@ function checkPlatform(offered: Platform | undefined, wanted: Platform, where: s
 }
 
 /** index.json → (nested indexes) → the manifest for `platform`, its config and layers, all verified. */
-export async function resolveOciManifest(files: LayoutFiles, platform: Platform): Promise<{ digest: string; layers: Descriptor[] }> {
+export async function resolveOciManifest(files: LayoutFiles, platform: Platform): Promise<{ digest: string; layers: Descriptor[]; process: ImageProcess }> {
   const layout = await files.read('oci-layout');
   const version = (JSON.parse(layout.toString('utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
   if (typeof version !== 'string') throw new Error(`${files.where('oci-layout')} has no imageLayoutVersion`);
@@ -109,7 +111,7 @@ export async function resolveOciManifest(files: LayoutFiles, platform: Platform)
     }
     const config = parseImageConfig(await readBlob(files, document.config, 'config'), files.where(blobName(document.config.digest, 'config')));
     checkPlatform(config.platform, platform, `manifest ${descriptor.digest}`);
-    return { digest: descriptor.digest, layers: document.layers };
+    return { digest: descriptor.digest, layers: document.layers, process: config.process };
   }
   throw new Error(`${files.where('index.json')}: image indexes nested more than ${MAX_INDEX_DEPTH} deep`);
 }
@@ -137,6 +139,7 @@ async function ociLayoutPlan(directory: string, platform: Platform): Promise<Ima
   return {
     kind: 'oci-layout',
     digest: parseDigest(manifest.digest, 'manifest'),
+    process: manifest.process,
     layers: async () => layers.map(({ name, ...layer }) => ({ ...layer, file: join(directory, name) })),
   };
 }
@@ -148,6 +151,7 @@ async function ociArchivePlan(archive: string, codec: LayerCodec, scan: ArchiveS
   return {
     kind: 'oci-archive',
     digest: parseDigest(manifest.digest, 'manifest'),
+    process: manifest.process,
     async layers(staging, budget) {
       const staged = await stage(archive, codec, layers.map((layer) => layer.name), staging, budget);
       return layers.map(({ name: _name, ...layer }, i) => ({ ...layer, file: staged[i] as string }));
@@ -180,6 +184,7 @@ function dockerArchivePlan(archive: string, codec: LayerCodec, scan: ArchiveScan
   return {
     kind: 'docker-archive',
     digest: parseDigest(id, configName),
+    process: config.process,
     async layers(staging, budget) {
       const staged = await stage(archive, codec, names, staging, budget);
       return names.map((name, i) => {
@@ -195,6 +200,7 @@ function rootfsTarPlan(path: string, codec: LayerCodec, scan: ArchiveScan): Imag
   return {
     kind: 'rootfs-tar',
     digest: parseDigest(scan.sha256, path),
+    process: NO_PROCESS,
     // The same digest again: the file must not change between the scan and the extraction.
     layers: async () => [{ file: path, where: path, codec, digest: scan.sha256 }],
   };

@@ -11,6 +11,7 @@ import { cacheEntryName, makeTemporary, publish, removeStaleTemporaries, rootfsC
 import { checkDigest, DigestMismatchError, formatDigest, HashTap, parseDigest, type DigestAlgorithm } from './digest.ts';
 import { TreeWriter } from './apply.ts';
 import { Budget, DEFAULT_LIMITS, type Limits } from './limits.ts';
+import type { ImageProcess } from './manifest.ts';
 import { makeDirectory } from '../make-directory.ts';
 import { tarCodec } from './media.ts';
 import { planImage, type ImageKind, type LayerSource } from './plan.ts';
@@ -38,6 +39,8 @@ export interface ResolvedImage {
   /** `sha256:HEX`: the manifest's digest, docker's image id, or the rootfs tar's sha256. */
   digest: string;
   kind: ImageKind;
+  /** How the image's config says to run its process. */
+  process: ImageProcess;
   /** True when the tree was already there and nothing was extracted. */
   cached: boolean;
   /** What the extraction left out (device nodes as non-root, unknown entry types). */
@@ -88,7 +91,7 @@ export async function resolveImage(path: string, options: ResolveImageOptions = 
   for (const name of await removeStaleTemporaries(directory)) log(`removed ${join(directory, name)}, left by an extraction that did not finish`);
   if (existsSync(rootfs)) {
     log(`image ${source} (${digest}): cached at ${rootfs}`);
-    return { rootfs, digest, kind: plan.kind, cached: true, warnings: [] };
+    return { rootfs, digest, kind: plan.kind, process: plan.process, cached: true, warnings: [] };
   }
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const temporary = await makeTemporary(directory, cacheEntryName(plan.digest));
@@ -106,7 +109,7 @@ export async function resolveImage(path: string, options: ResolveImageOptions = 
     const warnings = await writer.finish();
     await publish(tree, rootfs);
     log(`image ${source} (${digest}): extracted to ${rootfs}`);
-    return { rootfs, digest, kind: plan.kind, cached: false, warnings };
+    return { rootfs, digest, kind: plan.kind, process: plan.process, cached: false, warnings };
   } finally {
     await temporary.dispose();
   }

@@ -56,7 +56,6 @@ const DEFAULTS: BootConfig = {
   rw: false,
   run: false,
   shares: [],
-  init: '/bin/sh',
   initArgs: [],
   debug: false,
 };

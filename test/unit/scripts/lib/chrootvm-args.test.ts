@@ -96,6 +96,10 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--pull=never', '--tls-verify=false', '--image', 'quay.io/a/b:1', 'sh'], { rootfs: undefined, image: 'quay.io/a/b:1', pull: 'never', tlsVerify: false, command: ['sh'] }],
   [['--image', 'x', '--tls-verify', 'true'], { rootfs: undefined, image: 'x', tlsVerify: true, command: ['true'] }],
   [['--tls-verify=true', '--image', 'x'], { rootfs: undefined, image: 'x', tlsVerify: true }],
+  [['--image', 'i', '--entrypoint', '/bin/sh', '--', '-c', 'id'], { rootfs: undefined, image: 'i', entrypoint: ['/bin/sh'], command: ['-c', 'id'] }],
+  [['--image', 'i', '--entrypoint=["/bin/sh","-c"]', 'id'], { rootfs: undefined, image: 'i', entrypoint: ['/bin/sh', '-c'], command: ['id'] }],
+  [['--image', 'i', '--entrypoint', '', 'id'], { rootfs: undefined, image: 'i', entrypoint: [], command: ['id'] }],
+  [['--image', 'i', '--entrypoint='], { rootfs: undefined, image: 'i', entrypoint: [] }],
   // A whole-system initrd needs no ROOTFS; chrootvm tells an operand that is no directory from a ROOTFS.
   [['--initrd', 'sys.img'], { rootfs: undefined, initrd: 'sys.img' }],
   [['--initrd', 'sys.img', 'uname', '-r'], { rootfs: 'uname', initrd: 'sys.img', command: ['-r'] }],
@@ -166,6 +170,7 @@ const ERRORS: Array<[string[], string]> = [
   [['--memory', '64M', '/srv/root'], '--memory: memory size "64M" is 64 MiB: the VM needs at least 128M'],
   [['--overlay', '--rw', '/srv/root'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
   [['--overlay-dir', 'd', '--rw', '/srv/root'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
+  [['--entrypoint', '/bin/sh', '/srv/root'], '--entrypoint applies to --image: a ROOTFS has no entrypoint'],
   [['--image', 'i', '--rw', '--overlay'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
   [['--overlay-size', '1G', '/srv/root'], '--overlay-size applies to --overlay, --overlay-dir or --image --rw'],
   [['--overlay', '--overlay-size', 'big', '/srv/root'], '--overlay-size "big": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024'],

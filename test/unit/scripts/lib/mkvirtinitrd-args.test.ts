@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CODEC, parseMkvirtinitrdArgs, parseSourceDateEpoch, UsageError, type MkvirtinitrdOptions } from '../../../../scripts/lib/mkvirtinitrd-args.ts';
 
-const defaults: MkvirtinitrdOptions = { moddir: '', modules: [], mapRootUser: false, compress: 'lz4', list: false, strict: false, help: false, version: false };
+const defaults: MkvirtinitrdOptions = { moddir: '', modules: [], mapRootUser: false, inject: [], compress: 'lz4', list: false, strict: false, help: false, version: false };
 
 const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = [
   { argv: ['/lib/modules/6.1', 'out.cpio'], want: { moddir: '/lib/modules/6.1', output: 'out.cpio' } },
@@ -36,6 +36,18 @@ const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = 
     want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'busybox:1.36' }, pull: 'always', tlsVerify: false },
   },
   { argv: ['--image', 'b', '--pull=never', '--tls-verify', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'b' }, pull: 'never', tlsVerify: true } },
+  {
+    argv: ['--image', 'i', '--entrypoint', '["/bin/sh","-c"]', '--inject', 'agent:/usr/bin/agent', '--inject=/a:b/c:/etc//c.conf', 'M', 'O'],
+    want: {
+      moddir: 'M',
+      output: 'O',
+      system: { kind: 'image', path: 'i' },
+      entrypoint: ['/bin/sh', '-c'],
+      inject: [{ hostPath: 'agent', guestPath: '/usr/bin/agent' }, { hostPath: '/a:b/c', guestPath: '/etc/c.conf' }],
+    },
+  },
+  { argv: ['--image', 'i', '--entrypoint=', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'i' }, entrypoint: [] } },
+  { argv: ['--rootfs', 'r', '--inject', 'x:/x', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: 'r' }, inject: [{ hostPath: 'x', guestPath: '/x' }] } },
 ];
 
 for (const { argv, want } of accepted) {
@@ -65,6 +77,11 @@ const rejected: Array<{ argv: string[]; message: string }> = [
   { argv: ['--image', 'x', '--pull', 'often', 'M', 'O'], message: '--pull must be always, missing, never, not "often"' },
   { argv: ['--image', 'x', '--tls-verify=maybe', 'M', 'O'], message: '--tls-verify must be true or false, not "maybe"' },
   { argv: ['--image', 'x', '--pull', 'never', '--pull', 'always', 'M', 'O'], message: '--pull given more than once' },
+  { argv: ['--rootfs', 'r', '--entrypoint', 'p', 'M', 'O'], message: '--entrypoint applies to --image PATH only' },
+  { argv: ['--inject', 'a:/b', 'M', 'O'], message: '--inject applies to --rootfs or --image' },
+  { argv: ['--image', 'i', '--inject', 'a:b', 'M', 'O'], message: '--inject a:b: expected HOSTPATH:GUESTPATH, GUESTPATH absolute' },
+  { argv: ['--image', 'i', '--inject', ':/b', 'M', 'O'], message: '--inject :/b: expected HOSTPATH:GUESTPATH, GUESTPATH absolute' },
+  { argv: ['--image', 'i', '--inject', 'a:/', 'M', 'O'], message: '--inject a:/: GUESTPATH must name a file, not /' },
 ];
 
 for (const { argv, message } of rejected) {

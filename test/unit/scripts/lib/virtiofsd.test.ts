@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   canMakePrivateView,
-  detectFlavour, findVirtiofsd, helpHasReadonly, inPrivateView, inspectVirtiofsd, virtiofsdArgv,
+  detectFlavour, findVirtiofsd, helpHasReadonly, inPrivateView, inspectVirtiofsd, rememberedFeatures, virtiofsdArgv,
 } from '../../../../scripts/lib/virtiofsd.ts';
 
 const FIXTURES = new URL('../../../fixtures/virtiofsd/', import.meta.url);
@@ -68,7 +68,7 @@ const ARGVS: Array<[string, ReturnType<typeof virtiofsdArgv>, ReturnType<typeof 
   }],
   ['C, read-only share, run by root: a read-only bind mount in its own mount namespace', virtiofsdArgv('c', C_BINARY, RO, C_AS_ROOT), {
     argv: ['unshare', '--mount', '--propagation', 'private', '--',
-      'sh', '-c', 'mount --bind -- "$1" "$1" && flags=$(findmnt -rno VFS-OPTIONS --mountpoint "$1" | tail -n 1) && mount -o "remount,bind,${flags#rw,},ro" -- "$1" "$1" && shift && exec "$@"', 'virtiofsd-view', '/srv/root',
+      'sh', '-c', 'mount --bind -o ro -- "$1" "$1" && shift && exec "$@"', 'virtiofsd-view', '/srv/root',
       C_BINARY, '--socket-path=/run/vm/rootfs.sock', '-o', 'source=/srv/root', '-o', 'sandbox=chroot',
       '-o', 'cache=always', '-o', 'log_level=err'],
     readonlyEnforced: true,
@@ -173,6 +173,19 @@ test('inspectVirtiofsd: a binary whose --help fails is named with its exit statu
   await assert.rejects(inspectVirtiofsd(fake), { message: `${fake} --help failed (exit status 3): one two` });
 }));
 
+test('rememberedFeatures: asks the binary once, and again only when it changed', () => withTemp(async (dir) => {
+  const binary = join(dir, 'virtiofsd');
+  const memo = join(dir, 'virtiofsd.json');
+  await writeFile(binary, '#!/bin/sh\necho "usage: virtiofsd [options]\n    -o source=PATH"\n', { mode: 0o755 });
+  assert.deepEqual(await rememberedFeatures(binary, memo), { flavour: 'c', readonlyOption: false });
+  // Not runnable any more, yet the same file: the memo answers.
+  await chmod(binary, 0o644);
+  assert.deepEqual(await rememberedFeatures(binary, memo), { flavour: 'c', readonlyOption: false });
+  await writeFile(binary, '#!/bin/sh\necho "    --shared-dir <DIR>\n    --readonly"\n', { mode: 0o755 });
+  await chmod(binary, 0o755);
+  assert.deepEqual(await rememberedFeatures(binary, memo), { flavour: 'rust', readonlyOption: true });
+}));
+
 test('findVirtiofsd: $VIRTIOFSD first, then PATH (skipping non-executables), then the fixed places', () => withTemp(async (dir) => {
   for (const sub of ['env', 'path1', 'path2', 'fixed']) await mkdir(join(dir, sub));
   const fromEnv = await script(join(dir, 'env', 'my-virtiofsd'), 'exit 0');
@@ -201,12 +214,15 @@ test('findVirtiofsd: nothing found lists what was tried and where Debian ships i
 }));
 
 const noPrivateView = (await canMakePrivateView(process.env)) ? false : 'a private mount namespace needs root, unshare, and / as a mount point (not a chroot)';
-test('inPrivateView: the command cannot write the read-only directory, and the host mount table is untouched', { skip: noPrivateView }, () => withTemp(async (dir) => {
-  await writeFile(join(dir, 'kept'), 'original\n');
-  const argv = inPrivateView({ readonlyDir: dir, privateRun: true }, ['sh', '-c', 'echo changed > "$0/kept"; echo "status $?"; touch /var/run/virtiofsd/pid && echo "own run"', dir]);
-  const run = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
-  assert.equal(run.stdout, 'status 2\nown run\n');
-  assert.match(run.stderr, /Read-only file system/);
-  assert.equal(await readFile(join(dir, 'kept'), 'utf8'), 'original\n');
-  assert.doesNotMatch(await readFile('/proc/self/mountinfo', 'utf8'), new RegExp(dir));
-}));
+for (const userNamespace of [false, true]) {
+  test(`inPrivateView${userNamespace ? ' as in a user namespace' : ''}: the command cannot write the read-only directory, and the host mount table is untouched`, { skip: noPrivateView }, () => withTemp(async (dir) => {
+    await writeFile(join(dir, 'kept'), 'original\n');
+    const ownRun = userNamespace ? '; touch /var/run/virtiofsd/pid && echo "own run"' : '';
+    const argv = inPrivateView({ readonlyDir: dir, userNamespace }, ['sh', '-c', `echo changed > "$0/kept"; echo "status $?"${ownRun}`, dir]);
+    const run = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    assert.equal(run.stdout, `status 2\n${userNamespace ? 'own run\n' : ''}`);
+    assert.match(run.stderr, /Read-only file system/);
+    assert.equal(await readFile(join(dir, 'kept'), 'utf8'), 'original\n');
+    assert.doesNotMatch(await readFile('/proc/self/mountinfo', 'utf8'), new RegExp(dir));
+  }));
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MEDIA_TYPES, parseDescriptor, parseDockerManifest, parseImageConfig, parseImageDocument, selectDockerImage } from '../../../../../scripts/lib/image/manifest.ts';
+import { MEDIA_TYPES, NO_PROCESS, parseDescriptor, parseDockerManifest, parseImageConfig, parseImageDocument, selectDockerImage } from '../../../../../scripts/lib/image/manifest.ts';
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -66,9 +66,34 @@ test('malformed documents are refused, naming the file and field', () => {
 
 test('an image config: its platform and diff_ids', () => {
   assert.deepEqual(parseImageConfig(json({ os: 'linux', architecture: 'arm64', variant: 'v8', rootfs: { type: 'layers', diff_ids: [A, B] } }), 'c'),
-    { platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, diffIds: [A, B] });
-  assert.deepEqual(parseImageConfig(json({}), 'c'), { diffIds: [] });
+    { platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, diffIds: [A, B], process: NO_PROCESS });
+  assert.deepEqual(parseImageConfig(json({}), 'c'), { diffIds: [], process: NO_PROCESS });
   assert.throws(() => parseImageConfig(json({ rootfs: { diff_ids: ['md5:x'] } }), 'c'), /^Error: c rootfs\.diff_ids\[0\]: "md5:x" is not a sha256 or sha512 digest$/);
+});
+
+test("an image config's process: docker's and OCI's fields, null and absent ones empty", () => {
+  const config = {
+    Entrypoint: ['/usr/bin/server', '--flag'],
+    Cmd: ['serve'],
+    Env: ['PATH=/usr/bin', 'A=b c'],
+    WorkingDir: '/srv',
+    User: 'app:app',
+    ExposedPorts: { '8080/tcp': {}, '53/udp': {} },
+    Labels: { ignored: 'yes' },
+  };
+  assert.deepEqual(parseImageConfig(json({ config }), 'c').process, {
+    entrypoint: ['/usr/bin/server', '--flag'],
+    cmd: ['serve'],
+    env: ['PATH=/usr/bin', 'A=b c'],
+    workingDir: '/srv',
+    user: 'app:app',
+    exposedPorts: ['53/udp', '8080/tcp'],
+  });
+  // docker writes null for what a Dockerfile did not set.
+  assert.deepEqual(parseImageConfig(json({ config: { Entrypoint: null, Cmd: null, Env: null, WorkingDir: '', ExposedPorts: null } }), 'c').process, NO_PROCESS);
+  assert.throws(() => parseImageConfig(json({ config: { Cmd: 'sh -c true' } }), 'c'), /^Error: c config\.Cmd is not a list of strings$/);
+  assert.throws(() => parseImageConfig(json({ config: { User: 0 } }), 'c'), /^Error: c config\.User is not a string$/);
+  assert.throws(() => parseImageConfig(json({ config: { ExposedPorts: ['80/tcp'] } }), 'c'), /^Error: c config\.ExposedPorts is not a JSON object$/);
 });
 
 test('docker manifest.json: one entry per image, and exactly one wanted', () => {

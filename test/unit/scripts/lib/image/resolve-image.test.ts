@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import { removeTree } from '../../../../../scripts/lib/image/cache.ts';
 import { DigestMismatchError } from '../../../../../scripts/lib/image/digest.ts';
 import { ImageLimitError } from '../../../../../scripts/lib/image/limits.ts';
+import { NO_PROCESS } from '../../../../../scripts/lib/image/manifest.ts';
 import { resolveImage } from '../../../../../scripts/lib/image/resolve-image.ts';
 import { archiveOf, compress, dockerArchiveFiles, FLAT_TREE, MTIME_SECONDS, ociLayout, sha256, snapshot, tarOf, TWO_LAYERS, TWO_LAYERS_TREE, writeFiles, wrongMtimes, type Files } from './fixtures.ts';
 
@@ -42,12 +43,22 @@ test('an OCI layout of two layers (gzip, zstd) extracts to exactly the stacked t
   const cacheDir = join(work, 'cache');
   const rootfs = join(cacheDir, 'rootfs', entryName(image.manifestDigest));
   const first = await resolveImage(layout, { cacheDir });
-  assert.deepEqual(first, { rootfs, digest: image.manifestDigest, kind: 'oci-layout', cached: false, warnings: [] });
+  assert.deepEqual(first, { rootfs, digest: image.manifestDigest, kind: 'oci-layout', process: NO_PROCESS, cached: false, warnings: [] });
   await assertExtracted(rootfs);
   assert.deepEqual(await readdir(join(cacheDir, 'rootfs')), [entryName(image.manifestDigest)]);
   // A broken layer would fail an extraction: the cache hit must not read it.
   await writeFile(join(layout, 'blobs/sha256', image.layerDigests[0]?.slice(7) as string), 'garbage');
   assert.deepEqual(await resolveImage(layout, { cacheDir }), { ...first, cached: true });
+});
+
+test("the image config's process comes back with the tree, from the cache too", async (t) => {
+  const work = await scratch(t);
+  const container = { Entrypoint: ['/bin/server'], Cmd: ['--port', '80'], Env: ['A=1'], WorkingDir: '/srv', User: '1000', ExposedPorts: { '80/tcp': {} } };
+  const image = await ociLayout([{ entries: TWO_LAYERS[0], codec: 'gzip' }], undefined, container);
+  await writeFiles(join(work, 'layout'), image.files);
+  const expected = { entrypoint: ['/bin/server'], cmd: ['--port', '80'], env: ['A=1'], workingDir: '/srv', user: '1000', exposedPorts: ['80/tcp'] };
+  assert.deepEqual((await resolveImage(join(work, 'layout'), { cacheDir: join(work, 'cache') })).process, expected);
+  assert.deepEqual((await resolveImage(join(work, 'layout'), { cacheDir: join(work, 'cache') })).process, expected);
 });
 
 test('a nested multi-platform index: linux/amd64 by default, another platform on request', async (t) => {
