@@ -6,6 +6,7 @@
  * through chrootvm itself (exit 125 and its message, before any kernel is looked for).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openImage, type OpenImageOptions } from '../../scripts/lib/image/open-image.ts';
 import { ociLayout, sha256, snapshot, TWO_LAYERS, TWO_LAYERS_TREE, writeFiles, type FixtureEntry, type Image } from '../unit/scripts/lib/image/fixtures.ts';
-import { chrootvm, requireDemoRootfs, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { demoKernel } from '../demo.ts';
+import { chrootvm, requireDemoRootfs, ROOT, skipWithoutQemu, VM_TEST_TIMEOUT_MS } from './harness.ts';
 import { makeSigningKey, push, startRegistry, startTokenServer, writeHtpasswd, type Registry, type TokenServer } from './registry-servers.ts';
 
 const TWO: Parameters<typeof ociLayout>[0] = [{ entries: TWO_LAYERS[0]!, codec: 'gzip' }, { entries: TWO_LAYERS[1]!, codec: 'zstd' }];
@@ -185,6 +187,18 @@ describe('an open registry', () => {
     const result = await chrootvmImage(['--pull', 'never', '--image', `${host}/fixture/two:v1`], cacheDir);
     assert.equal(result.status, 125, result.stderr);
     assert.equal(result.stderr, `chrootvm: --image ${host}/fixture/two:v1: ${host}/fixture/two:v1 was never pulled (nothing in ${join(cacheDir, 'registry')}), and --pull never forbids pulling it\n`);
+  });
+
+  test('mkvirtinitrd --image REFERENCE packs the pulled image (--list shows its files)', async () => {
+    requireDemoRootfs();
+    const cacheDir = await emptyCache();
+    const listed = spawnSync(join(ROOT, 'bin/mkvirtinitrd'), ['--image', `${host}/fixture/two:v1`, '--list', demoKernel()!.moddir], {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_CACHE_HOME: join(cacheDir, '..') },
+    });
+    assert.equal(listed.status, 0, listed.stderr);
+    const files = listed.stdout.split('\n').filter((line) => line.endsWith('the system')).map((line) => line.split(/\s+/)[0]);
+    for (const node of TWO_LAYERS_TREE) assert.ok(files.includes(`/${node.path}`), `${node.path} in\n${listed.stdout}`);
   });
 
   test('chrootvm boots a pulled image', { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS }, async () => {
