@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { get, readBody, UnreachableError } from '../../../../../../scripts/lib/image/registry/http.ts';
 
 async function listen(handler: http.RequestListener): Promise<{ origin: string; close(): Promise<void> }> {
@@ -49,4 +54,29 @@ test('a refused connection names the URL and the errno; a body longer than allow
     assert.equal(cause.message, `cannot reach ${origin}/v2/: ECONNREFUSED`);
     return true;
   });
+});
+
+test('HTTPS: a certificate that does not verify is refused, naming --tls-verify=false, which accepts it', async () => {
+  // A self-signed certificate, as a registry on a test machine has (the openssl CLI makes it).
+  const directory = mkdtempSync(join(tmpdir(), 'virtinitrd-tls-'));
+  let key: Buffer;
+  let cert: Buffer;
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(directory, 'key.pem'), '-out', join(directory, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    [key, cert] = [readFileSync(join(directory, 'key.pem')), readFileSync(join(directory, 'cert.pem'))];
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+  const server = https.createServer({ key, cert }, (_request, response) => response.end('over TLS'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`);
+  try {
+    await assert.rejects(get(url, { tlsVerify: true }), {
+      message: `cannot reach ${url.href}: DEPTH_ZERO_SELF_SIGNED_CERT: its certificate does not verify (--tls-verify=false accepts any)`,
+    });
+    assert.equal((await readBody(await get(url, { tlsVerify: false }))).toString(), 'over TLS');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
