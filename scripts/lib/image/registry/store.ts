@@ -172,6 +172,8 @@ export class RegistryStore {
     for (const { path } of kept) for (const digest of await this.#namedBlobs(path).catch(() => [])) named.add(this.blobPath(digest));
     const keptDigests = new Set(kept.map(({ path }) => path));
     for (const name of await readdir(join(this.root, 'references')).catch(() => [])) {
+      // Only finished records: a `.tmp-` file beside one is another run's write in progress.
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
       const path = join(this.root, 'references', name);
       const record = await this.#readRecord(path);
       if (!record || !keptDigests.has(this.imagePath(record.digest))) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -76,7 +76,11 @@ test(`the store keeps the ${KEPT_IMAGES} most recently used images and the blobs
       await utimes(join(layout, 'index.json'), new Date(old.getTime() + i * 1000), new Date(old.getTime() + i * 1000));
       for (const digest of [image.manifestDigest, image.configDigest, ...image.layerDigests]) await utimes(registry.blobPath(digest), old, old);
     }
+    // Another run's record being written: not a record yet, and not the prune's to remove.
+    const writing = join(registry.root, 'references', `${'0'.repeat(64)}.json.tmp-1-abcd`);
+    await writeFile(writing, '{');
     const removed = await registry.prune();
+    assert.equal(existsSync(writing), true);
     const [gone, ...kept] = images as [Image, ...Image[]];
     assert.equal(existsSync(registry.imagePath(gone.manifestDigest)), false);
     assert.equal(await registry.cachedImage('reg.example/app:0'), undefined);
