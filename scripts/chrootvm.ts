@@ -22,8 +22,8 @@ import { NET_MODULES, userNetworkConfig } from './lib/guest-network.ts';
 import { defaultHostname } from './lib/guest-hostname.ts';
 import { removeTree } from './lib/image/cache.ts';
 import type { ImageProcess } from './lib/image/manifest.ts';
+import { openImage } from './lib/image/open-image.ts';
 import { imageCommand, isBareShell } from './lib/image/process-command.ts';
-import { resolveImage } from './lib/image/resolve-image.ts';
 import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { resolveInRoot } from './lib/kernels.ts';
@@ -87,7 +87,7 @@ async function chooseRootfs(
 ): Promise<{ rootfs: string | undefined; command: string[]; imageProcess?: ImageProcess }> {
   const command = options.command;
   if (options.image) {
-    const image = await resolveImage(options.image, { log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
+    const image = await openImage(options.image, { pull: options.pull, tlsVerify: options.tlsVerify, program: 'chrootvm', log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
     for (const warning of image.warnings) process.stderr.write(`chrootvm: --image ${options.image}: ${warning}\n`);
     if (image.process.exposedPorts.length > 0) log(`the image exposes ${image.process.exposedPorts.join(', ')} (publish them with -p)`);
     return { rootfs: image.rootfs, command, imageProcess: image.process };

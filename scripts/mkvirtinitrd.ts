@@ -21,8 +21,8 @@ import {
 import { encodeRunRequest, execLimitProblem, type RunRequest } from '../init/control-protocol.ts';
 import { initrdPaths } from '../init/paths.ts';
 import type { ImageProcess } from './lib/image/manifest.ts';
+import { openImage } from './lib/image/open-image.ts';
 import { imageCommand } from './lib/image/process-command.ts';
-import { resolveImage } from './lib/image/resolve-image.ts';
 import { injectedEntries } from './lib/injected-files.ts';
 import { builtFfiModule, builtInit, projectRoot } from './lib/artifacts.ts';
 import { writeFileAtomic } from './lib/atomic-write.ts';
@@ -112,7 +112,9 @@ function imageProcessEntry(imageProcess: ImageProcess, entrypoint: string[] | un
 /** The whole system to pack (a directory, or an image extracted into the cache) and the init. */
 async function planSystem(spec: InitrdSpec, options: MkvirtinitrdOptions & { system: NonNullable<MkvirtinitrdOptions['system']> }): Promise<WholeSystemPlan> {
   const { system } = options;
-  const image = system.kind === 'image' ? await resolveImage(system.path).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`)) : undefined;
+  const image = system.kind === 'image'
+    ? await openImage(system.path, { pull: options.pull, tlsVerify: options.tlsVerify, program: 'mkvirtinitrd' }).catch((cause: Error) => fail(`--image ${system.path}: ${cause.message}`))
+    : undefined;
   const root = image?.rootfs ?? resolve(system.path);
   const info = await statOrUndefined(root);
   if (!info?.isDirectory()) fail(`--rootfs ${system.path} is not a directory`);

@@ -8,6 +8,7 @@ import { isValidHostname } from '../../init/hostname.ts';
 import type { AccelRequest } from './accel.ts';
 import { parseEntrypoint } from './image/process-command.ts';
 import { parseMemory, parseSize } from './plan.ts';
+import { pullChoice, type PullChoice } from './image/registry/pull-options.ts';
 import { parsePublishSpec, type PublishSpec } from './publish.ts';
 import { UsageError } from './usage.ts';
 
@@ -28,11 +29,12 @@ export interface EnvOption {
   offset: number;
 }
 
-export interface ChrootvmOptions {
+/** With --image: --pull and --tls-verify, when given. */
+export interface ChrootvmOptions extends PullChoice {
   /** The ROOTFS operand; absent with --image, or with a whole-system --initrd. */
   rootfs?: string;
   command: string[];
-  /** --image: a container image or rootfs tarball to boot instead of a directory. */
+  /** --image: a container image or rootfs tarball (a path, or a registry reference) to boot instead of a directory. */
   image?: string;
   /** --entrypoint: replaces the image's Entrypoint (and drops its Cmd); [] for `--entrypoint ''`. */
   entrypoint?: string[];
@@ -84,7 +86,7 @@ export type NetMode = 'none' | 'user';
 export { UsageError };
 
 export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
-       chrootvm [OPTION]... --image PATH [--] [ARG]...
+       chrootvm [OPTION]... --image PATH|REFERENCE [--] [ARG]...
        chrootvm [OPTION]... --initrd FILE [--] [COMMAND [ARG]...]   (a whole-system initrd)
 Boot ROOTFS (a directory) in a VM with its own kernel and run COMMAND there, or an interactive
 shell without one; an image runs its own process (Entrypoint, then the ARGs or its Cmd). Exits with COMMAND's status, or 125: bad usage, or the VM or chrootvm failed;
@@ -123,6 +125,13 @@ expired.
                         directory, an OCI or docker archive, or a .tar/.tar.gz/.tar.zst rootfs
                         (extracted once, cached by digest). Its config's Env comes before -e,
                         its WorkingDir and User apply unless -w/-u are given
+  --image REFERENCE     the same with an image pulled from a registry, [docker://]REGISTRY/NAME
+                        [:TAG|@DIGEST] (anything that is not an existing path and does not start
+                        with / or .); a short NAME[:TAG] is on docker.io
+  --pull POLICY         missing (default: pull only what was never pulled), always (ask the
+                        registry what the tag names now), never (the cache only)
+  --tls-verify=BOOL     false: accept any certificate, and plain HTTP (default true: HTTPS with a
+                        verified certificate, plain HTTP only for a registry on 127.0.0.0/8)
   --entrypoint PROG     with --image: run PROG (or a JSON list, '["/bin/sh","-c"]') instead of
                         the image's Entrypoint, and not its Cmd; '' runs the ARGs alone
   --kernel PATH         kernel image (default: ROOTFS's usr/lib/modules/KVER/vmlinuz or boot/vmlinuz-KVER)
@@ -154,7 +163,7 @@ root's in the guest; it needs the user's subordinate ids and the package uidmap)
 
 const VALUE_OPTIONS = [
   '--kernel', '--kernel-from', '--image', '--initrd', '--memory', '--cpus', '--accel', '--timeout', '--hostname', '--workdir', '--user',
-  '--overlay-size', '--overlay-dir', '--publish-file', '--entrypoint',
+  '--overlay-size', '--overlay-dir', '--publish-file', '--entrypoint', '--pull',
 ];
 /** Short spellings of value options. */
 const SHORT_OPTIONS: Record<string, string> = { '-w': '--workdir', '-u': '--user', '-p': '--publish' };
@@ -212,6 +221,7 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   // --net and --boot take their value only attached (--net=none): a separate word is ROOTFS.
   let net: NetMode | undefined;
   let boot: ChrootvmOptions['boot'];
+  let tlsVerify: string | undefined;
   const rest: string[] = [];
   let index = 0;
   for (; index < argv.length; index++) {
@@ -235,6 +245,9 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
       const mode = attached ? word.slice(name.length + 1) : 'user';
       if (!(NET_MODES as readonly string[]).includes(mode)) throw new UsageError(`--net=${mode}: MODE must be user or none`);
       net = mode as NetMode;
+    } else if (name === '--tls-verify') {
+      // A boolean's value only attached (--tls-verify=false), as podman takes it: a separate word is ROOTFS.
+      tlsVerify = attached ? word.slice(name.length + 1) : '';
     } else if (name === '--publish') {
       const spec = attached ? word.slice(name.length + 1) : argv[++index];
       if (spec === undefined || spec === '') throw new UsageError('-p/--publish needs a SPEC: [HOSTIP:][HOSTPORT:]GUESTPORT[/tcp|/udp]');
@@ -296,12 +309,14 @@ export function parseChrootvmArgs(argv: readonly string[]): ChrootvmOptions {
   const overlay = overlayOptions(parsed, rw, image !== undefined) ?? (boot && !rw ? {} : undefined);
   if (publish.length > 0 && net === 'none') throw new UsageError('--publish needs the network: it cannot go with --net=none');
   const publishFile: string | undefined = parsed['publish-file'];
+  const pull = pullChoice(parsed.pull, tlsVerify, image !== undefined);
   if (publishFile !== undefined && publish.length === 0) throw new UsageError('--publish-file needs at least one -p/--publish');
   return {
     rootfs,
     command,
     image,
     ...(boot ? { boot } : {}),
+    ...pull,
     ...(entrypoint === undefined ? {} : { entrypoint: parseEntrypoint(entrypoint) }),
     kernelFrom: parsed['kernel-from'] || undefined,
     shares,

@@ -1,7 +1,7 @@
 /**
  * The guest's hostname when --hostname is not given: the rootfs's own /etc/hostname, else the name
- * the user gave the tree (the ROOTFS directory, or the image file without its extensions) when it is
- * a valid hostname. Undefined leaves the choice to the init (its /etc/hostname, else localhost).
+ * the user gave the tree (the ROOTFS directory, the image file without its extensions, or the last
+ * component of an image reference without its tag or digest) when it is a valid hostname. Undefined leaves the choice to the init (its /etc/hostname, else localhost).
  */
 import { lstat, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -15,6 +15,6 @@ export async function defaultHostname(rootfs: string | undefined, givenName: str
     const fromFile = isFile ? hostnameFromFile(await readFile(etcHostname, 'utf8').catch(() => '')) : undefined;
     if (fromFile) return fromFile;
   }
-  const name = givenName === undefined ? '' : basename(givenName.replace(/\/+$/, '')).split('.')[0]!;
+  const name = givenName === undefined ? '' : basename(givenName.replace(/\/+$/, '')).split(/[.:@]/)[0]!;
   return isValidHostname(name) ? name : undefined;
 }

@@ -7,9 +7,11 @@ import minimist from 'minimist';
 import { posix } from 'node:path';
 import { codecs, type Codec } from '../../packer/compress.ts';
 import { parseEntrypoint } from './image/process-command.ts';
+import { pullChoice, type PullChoice } from './image/registry/pull-options.ts';
 import { UsageError } from './usage.ts';
 
-export interface MkvirtinitrdOptions {
+/** With --image: --pull and --tls-verify, when given. */
+export interface MkvirtinitrdOptions extends PullChoice {
   /** Undefined: the SEA the project builds (build/init). */
   init?: string;
   moddir: string;
@@ -64,6 +66,10 @@ works as it is.
   --image PATH        the same with a container image or rootfs tarball (OCI layout, OCI or
                       docker archive, .tar/.tar.gz/.tar.zst); an ordinary user extracts it in a
                       user namespace of its own, so its files keep the image's owners
+  --image REFERENCE   the same with an image pulled from a registry: [docker://]REGISTRY/NAME
+                      [:TAG|@DIGEST] (not an existing path, not starting with / or .)
+  --pull POLICY       missing (default), always or never, as chrootvm's
+  --tls-verify=BOOL   false: any certificate, and plain HTTP (default true)
   --map-root-user     with --rootfs: record the files and groups the invoking user owns as root's
                       (a tree a user built as itself; others' owners stay as they are)
   --entrypoint PROG   with --image: PROG (or a JSON list, '["/bin/sh","-c"]') instead of the
@@ -85,9 +91,11 @@ function single(name: string, value: unknown): string | undefined {
 }
 
 export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOptions {
-  const parsed = minimist([...argv], {
+  // --tls-verify is a boolean whose value is only ever attached, as podman's: alone it is true, never the next word.
+  const words = argv.map((word, i) => (word === '--tls-verify' && !argv.slice(0, i).includes('--') ? '--tls-verify=true' : word));
+  const parsed = minimist(words, {
     // '_' keeps operands such as a directory called 6 from turning into numbers.
-    string: ['module', 'compress', 'rootfs', 'image', 'entrypoint', 'inject', '_'],
+    string: ['module', 'compress', 'rootfs', 'image', 'entrypoint', 'inject', 'pull', 'tls-verify', '_'],
     boolean: ['list', 'strict', 'help', 'version', 'map-root-user'],
     alias: { h: 'help' },
     unknown: (option) => {
@@ -117,7 +125,9 @@ export function parseMkvirtinitrdArgs(argv: readonly string[]): MkvirtinitrdOpti
   const inject = [parsed.inject ?? []].flat().map(parseInjection);
   if (inject.length > 0 && !system) throw new UsageError('--inject applies to --rootfs or --image');
   const operands: string[] = parsed._;
+  const pull = pullChoice(single('pull', parsed.pull), single('tls-verify', parsed['tls-verify']), image !== undefined);
   const base = {
+    ...pull,
     modules,
     mapRootUser,
     ...(entrypoint === undefined ? {} : { entrypoint: parseEntrypoint(entrypoint) }),

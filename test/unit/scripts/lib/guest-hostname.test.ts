@@ -13,6 +13,10 @@ test("defaultHostname: the tree's /etc/hostname, else the tree's or image's name
     assert.equal(await defaultHostname(tree, `${tree}/`), 'bookworm-ci');
     assert.equal(await defaultHostname(tree, '/images/alpine.tar.gz'), 'alpine');
     assert.equal(await defaultHostname(tree, '/images/my_image.tar'), undefined);
+    // Image references: the repository's last component.
+    assert.equal(await defaultHostname(tree, 'quay.io/team/redis:7.2'), 'redis');
+    assert.equal(await defaultHostname(tree, `docker://127.0.0.1:5000/app@sha256:${'a'.repeat(64)}`), 'app');
+    assert.equal(await defaultHostname(tree, 'busybox'), 'busybox');
     assert.equal(await defaultHostname(undefined, undefined), undefined);
     // A symlink is the guest's to resolve, in its own root.
     symlinkSync('/etc/hostname', join(tree, 'etc/hostname'));

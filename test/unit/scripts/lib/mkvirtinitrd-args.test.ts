@@ -32,6 +32,11 @@ const accepted: Array<{ argv: string[]; want: Partial<MkvirtinitrdOptions> }> = 
   { argv: ['--rootfs', 'mine', '--map-root-user', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'rootfs', path: 'mine' }, mapRootUser: true } },
   { argv: ['--image=alpine.tar.gz', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'alpine.tar.gz' } } },
   {
+    argv: ['--image', 'busybox:1.36', '--pull', 'always', '--tls-verify=false', 'M', 'O'],
+    want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'busybox:1.36' }, pull: 'always', tlsVerify: false },
+  },
+  { argv: ['--image', 'b', '--pull=never', '--tls-verify', 'M', 'O'], want: { moddir: 'M', output: 'O', system: { kind: 'image', path: 'b' }, pull: 'never', tlsVerify: true } },
+  {
     argv: ['--image', 'i', '--entrypoint', '["/bin/sh","-c"]', '--inject', 'agent:/usr/bin/agent', '--inject=/a:b/c:/etc//c.conf', 'M', 'O'],
     want: {
       moddir: 'M',
@@ -68,6 +73,10 @@ const rejected: Array<{ argv: string[]; message: string }> = [
   { argv: ['M', 'O', '--image'], message: '--image needs a PATH' },
   { argv: ['--map-root-user', 'M', 'O'], message: '--map-root-user applies to --rootfs DIR only' },
   { argv: ['--image', 'i.tar', '--map-root-user', 'M', 'O'], message: '--map-root-user applies to --rootfs DIR only' },
+  { argv: ['--pull', 'always', '--rootfs', 'd', 'M', 'O'], message: '--pull applies to --image only' },
+  { argv: ['--image', 'x', '--pull', 'often', 'M', 'O'], message: '--pull must be always, missing, never, not "often"' },
+  { argv: ['--image', 'x', '--tls-verify=maybe', 'M', 'O'], message: '--tls-verify must be true or false, not "maybe"' },
+  { argv: ['--image', 'x', '--pull', 'never', '--pull', 'always', 'M', 'O'], message: '--pull given more than once' },
   { argv: ['--rootfs', 'r', '--entrypoint', 'p', 'M', 'O'], message: '--entrypoint applies to --image PATH only' },
   { argv: ['--inject', 'a:/b', 'M', 'O'], message: '--inject applies to --rootfs or --image' },
   { argv: ['--image', 'i', '--inject', 'a:b', 'M', 'O'], message: '--inject a:b: expected HOSTPATH:GUESTPATH, GUESTPATH absolute' },
