@@ -85,7 +85,10 @@ export async function planInitrd(spec: InitrdSpec): Promise<InitrdPlan> {
 }
 
 export interface WholeSystemPlan extends InitrdPlan {
-  /** The system's paths the init's own files replaced (the same library path, say). */
+  /**
+   * The system's paths where the init's own entry differs from the system's (another library at
+   * the same path, say); an identical file, symlink or device there is not a replacement.
+   */
   replaced: string[];
   /** System entries left out (fifos, sockets). */
   skipped: string[];
@@ -103,11 +106,31 @@ export interface WholeSystemAdditions {
   init?: readonly InitrdEntry[];
 }
 
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [sizeA, sizeB] = await Promise.all([stat(a), stat(b)]).then((stats) => stats.map((info) => info.size));
+  return sizeA === sizeB && (await readFile(a)).equals(await readFile(b));
+}
+
+/**
+ * Whether the init's entry puts at its path what the system has there already: the same bytes,
+ * symlink target or device. Mode, owner and mtime are not compared: a library the init packs as
+ * 0755 over the system's 0644 copy of the same bytes replaces nothing a program would notice.
+ */
+async function sameContent(system: InitrdEntry, init: InitrdEntry): Promise<boolean> {
+  if (system.kind === 'symlink' && init.kind === 'symlink') return system.target === init.target;
+  if (system.kind === 'file' && init.kind === 'file') return sameBytes(system.source, init.source);
+  if (system.kind === 'device' && init.kind === 'device') {
+    return (system.type ?? 'char') === (init.type ?? 'char') && system.major === init.major && system.minor === init.minor;
+  }
+  return false;
+}
+
 /**
  * A whole system and the init in one initramfs (mkvirtinitrd --rootfs): the system's tree, then
  * the init's own entries, which win where both have a path (the init must find its loader and
  * libraries where its ELF headers say). The marker tells the init to boot the system it carries
- * and lists what the system did not have, so the init leaves its own files behind.
+ * and lists what the system did not have, so the init leaves its own files behind. Where both
+ * have a file at one path, both are read, to tell a real replacement from the same library.
  */
 export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, rootOwner?: RootOwner, additions: WholeSystemAdditions = {}): Promise<WholeSystemPlan> {
   const [tree, init] = await Promise.all([systemTree(systemRoot, rootOwner), planInitrd(spec)]);
@@ -115,10 +138,13 @@ export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, root
   const system = { ...tree, entries: [...tree.entries.filter((entry) => !added.has(entry.path)), ...(additions.system ?? [])] };
   init.entries.push(...(additions.init ?? []));
   const systemPaths = new Set(system.entries.map((entry) => entry.path));
-  const initPaths = new Set(init.entries.map((entry) => entry.path));
+  const initByPath = new Map(init.entries.map((entry) => [entry.path, entry]));
+  const initPaths = new Set(initByPath.keys());
   // A system directory stays a directory (usr/lib, say); any other clash is the init's.
   const systemDirs = new Set(system.entries.filter((entry) => entry.kind === 'dir').map((entry) => entry.path));
-  const replaced = system.entries.filter((entry) => initPaths.has(entry.path) && entry.kind !== 'dir').map((entry) => entry.path);
+  const shadowed = system.entries.filter((entry) => initPaths.has(entry.path) && entry.kind !== 'dir');
+  const differs = await Promise.all(shadowed.map(async (entry) => !(await sameContent(entry, initByPath.get(entry.path)!))));
+  const replaced = shadowed.filter((_, index) => differs[index]).map((entry) => entry.path);
   const kept = system.entries.filter((entry) => !initPaths.has(entry.path) || entry.kind === 'dir');
   const initEntries = init.entries.flatMap((entry) =>
     entry.kind === 'symlink' && systemDirs.has(entry.path) ? linksInto(entry, [...initPaths], systemDirs, systemPaths) : [entry],
@@ -136,8 +162,9 @@ export async function planWholeSystem(spec: InitrdSpec, systemRoot: string, root
     mode: 0o644,
     why: "marks a whole-system initramfs; lists the init's own paths",
   };
-  const dropped = new Set([...replaced, ...added]);
-  // A hard link to a replaced file would point at the init's file instead: it becomes a copy of its own.
+  const dropped = new Set([...shadowed.map((entry) => entry.path), ...added]);
+  // A hard link to a file the init's entry or an added one takes the place of would point at that
+  // file instead: it becomes a copy of its own.
   const relinked = await Promise.all(
     kept.map(async (entry): Promise<InitrdEntry> => {
       if (entry.kind !== 'hardlink' || !dropped.has(entry.target)) return entry;

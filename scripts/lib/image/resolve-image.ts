@@ -1,11 +1,12 @@
 /**
  * An image (OCI layout directory, OCI or docker archive, plain rootfs tar) as an extracted,
  * cached rootfs directory that chrootvm can share with a VM. The tree is built once per image
- * digest; later calls return the cached path without reading a layer.
+ * digest; later calls return the cached path without reading a layer. The process that asked
+ * holds the tree until it exits (tree-users.ts), and each call bounds the cache (prune-trees.ts).
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { cacheDirectory } from '../initrd-cache.ts';
 import { cacheEntryName, makeTemporary, publish, removeStaleTemporaries, rootfsCacheDirectory } from './cache.ts';
 import { checkDigest, DigestMismatchError, formatDigest, HashTap, parseDigest, type DigestAlgorithm } from './digest.ts';
@@ -14,9 +15,11 @@ import { Budget, DEFAULT_LIMITS, type Limits } from './limits.ts';
 import type { ImageProcess } from './manifest.ts';
 import { makeDirectory } from '../make-directory.ts';
 import { tarCodec } from './media.ts';
-import { planImage, type ImageKind, type LayerSource } from './plan.ts';
+import { planImage, type ImageKind, type ImagePlan, type LayerSource } from './plan.ts';
 import { DEFAULT_PLATFORM, type Platform } from './platform.ts';
+import { KEPT_TREES, pruneTrees } from './prune-trees.ts';
 import { decoder, forEachTarEntry, readHead } from './tar-read.ts';
+import { useTree } from './tree-users.ts';
 import { hashFile } from '../hash-file.ts';
 import { currentPrivilege } from '../user-namespace.ts';
 
@@ -31,6 +34,8 @@ export interface ResolveImageOptions {
   limits?: Partial<Limits>;
   /** Progress lines (extracting layer N/M …). */
   log?: (text: string) => void;
+  /** How many extracted trees the cache keeps, besides those in use. Default KEPT_TREES. */
+  keptTrees?: number;
 }
 
 export interface ResolvedImage {
@@ -89,12 +94,30 @@ export async function resolveImage(path: string, options: ResolveImageOptions = 
   const rootfs = join(directory, cacheEntryName(plan.digest));
   await makeDirectory(directory, 0o700);
   for (const name of await removeStaleTemporaries(directory)) log(`removed ${join(directory, name)}, left by an extraction that did not finish`);
+  // Before looking: from here on the tree is either there and stays while we run, or is not there.
+  const use = await useTree(rootfs);
+  let resolved: ResolvedImage;
   if (existsSync(rootfs)) {
     log(`image ${source} (${digest}): cached at ${rootfs}`);
-    return { rootfs, digest, kind: plan.kind, process: plan.process, cached: true, warnings: [] };
+    resolved = { rootfs, digest, kind: plan.kind, process: plan.process, cached: true, warnings: [] };
+  } else {
+    const warnings = await extract(plan, source, rootfs, options, log).catch(async (cause: unknown) => {
+      await use.abandon();
+      throw cause;
+    });
+    resolved = { rootfs, digest, kind: plan.kind, process: plan.process, cached: false, warnings };
   }
+  const pruned = await pruneTrees(directory, options.keptTrees ?? KEPT_TREES);
+  for (const tree of pruned.removed) log(`removed the least recently used image tree ${tree}`);
+  for (const tree of pruned.inUse) log(`kept the image tree ${tree}, beyond the ${options.keptTrees ?? KEPT_TREES} most recently used: a running process uses it`);
+  return resolved;
+}
+
+/** Extracts the image's layers into a temporary tree and publishes it at `rootfs`; returns the extraction's warnings. */
+async function extract(plan: ImagePlan, source: string, rootfs: string, options: ResolveImageOptions, log: (text: string) => void): Promise<string[]> {
+  const directory = dirname(rootfs);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const temporary = await makeTemporary(directory, cacheEntryName(plan.digest));
+  const temporary = await makeTemporary(directory, basename(rootfs));
   try {
     const layers = await plan.layers(join(temporary.path, 'layers'), new Budget(limits, source));
     const tree = join(temporary.path, 'tree');
@@ -108,8 +131,8 @@ export async function resolveImage(path: string, options: ResolveImageOptions = 
     }
     const warnings = await writer.finish();
     await publish(tree, rootfs);
-    log(`image ${source} (${digest}): extracted to ${rootfs}`);
-    return { rootfs, digest, kind: plan.kind, process: plan.process, cached: false, warnings };
+    log(`image ${source} (${formatDigest(plan.digest)}): extracted to ${rootfs}`);
+    return warnings;
   } finally {
     await temporary.dispose();
   }

@@ -292,6 +292,31 @@ test(
   }),
 );
 
+// A merged-/usr system as Debian 12 makes it, against the stand-in init's loader and libc: /lib and
+// /lib64 are the symlinks the init has too, libc the host's own bytes (packed 0644, the init's
+// 0755), while the loader's bytes and /usr/lib64's link differ from the init's.
+test(
+  "planWholeSystem: only what differs from the init's entry is replaced (W4), not the same symlink or bytes",
+  withScratch(async (s) => {
+    const system = join(s.dir, 'system');
+    const libs = join(system, 'usr/lib/x86_64-linux-gnu');
+    mkdirSync(libs, { recursive: true });
+    mkdirSync(join(system, 'usr/lib64'));
+    symlinkSync('usr/lib', join(system, 'lib'));
+    symlinkSync('usr/lib64', join(system, 'lib64'));
+    symlinkSync('/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', join(system, 'usr/lib64/ld-linux-x86-64.so.2'));
+    copyFileSync('/usr/lib/x86_64-linux-gnu/libc.so.6', join(libs, 'libc.so.6'));
+    chmodSync(join(libs, 'libc.so.6'), 0o644);
+    writeFileSync(join(libs, 'ld-linux-x86-64.so.2'), 'another loader\n');
+    const plan = await planWholeSystem({ init: s.init, ffiModule: s.ffi, moddir: s.moddir('ko'), extraModules: [] }, system);
+    assert.deepEqual(plan.replaced, ['/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', '/usr/lib64/ld-linux-x86-64.so.2']);
+    // Replaced or not, the init's entry is the one packed.
+    const byPath = new Map(plan.entries.map((entry) => [entry.path, entry]));
+    assert.equal(new Set(plan.entries.map((entry) => entry.path)).size, plan.entries.length, 'no path twice');
+    for (const path of ['/lib', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib64/ld-linux-x86-64.so.2']) assert.notEqual(byPath.get(path)?.why, 'the system', path);
+  }),
+);
+
 test(
   'planWholeSystem builds: the archive holds the system with its owners and the hard link',
   withScratch(async (s) => {

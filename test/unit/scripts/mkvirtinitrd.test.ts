@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, watch } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { detectCodec, type Codec } from '../../../packer/compress.ts';
@@ -250,6 +250,28 @@ test('--strict turns a warning into an error: exit 1, nothing written', { skip: 
   copyFileSync('/bin/true', binary);
   assert.deepEqual(run(['--strict', binary, moddir, join(s.dir, 'initrd')]), { status: 1, stdout: '', stderr: `mkvirtinitrd: error ${W2(binary)}` });
   assert.deepEqual(readdirSync(s.dir), ['init']);
+});
+
+test("--rootfs of a merged-/usr system holding the init's own libraries: no W4; a library that differs is named", { skip: noDemo, timeout: 120_000 }, () => {
+  using s = scratch();
+  const system = join(s.dir, 'system');
+  for (const dir of ['usr/bin', 'usr/lib/x86_64-linux-gnu', 'usr/lib64']) mkdirSync(join(system, dir), { recursive: true });
+  for (const link of ['bin', 'lib', 'lib64']) symlinkSync(`usr/${link}`, join(system, link));
+  // The system has the init's libraries, as a system of the host's release does: the same bytes, the same links.
+  const libraries = parseList(run(['--list', moddir]).stdout).filter((l) => /^(library needed by|symlink on the way to a library)/.test(l.why));
+  for (const { path, kind, detail } of libraries) {
+    if (kind === 'file') copyFileSync(path, join(system, path));
+    else if (!lstatSync(join(system, path), { throwIfNoEntry: false })) symlinkSync(detail.replace(/^-> /, ''), join(system, path));
+  }
+  const output = join(s.dir, 'initrd');
+  assert.deepEqual(run(['--strict', '--rootfs', system, moddir, output]), { status: 0, stdout: '', stderr: '' });
+  assert.ok(statSync(output).size > 0);
+  const libm = '/usr/lib/x86_64-linux-gnu/libm.so.6';
+  assert.ok(libraries.some((l) => l.path === libm && l.kind === 'file'), 'the init needs libm');
+  writeFileSync(join(system, libm), 'another libm\n');
+  const { status, stderr } = run(['--list', '--rootfs', system, moddir]);
+  assert.equal(status, 0);
+  assert.equal(stderr, `mkvirtinitrd: warning W4: the init's own files replace 1 of the system's: ${libm}\n`);
 });
 
 test('W1: a --module built into the kernel; W3: OUTPUT inside MODDIR', { skip: noInit }, () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { markUsed, pruneLeastRecentlyUsed } from '../../../../scripts/lib/cache-lru.ts';
+import { leastRecentlyUsed, markUsed, pruneLeastRecentlyUsed } from '../../../../scripts/lib/cache-lru.ts';
 
 test('pruneLeastRecentlyUsed keeps the most recently used matching files and touches nothing else', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cache-lru-'));
@@ -22,6 +22,19 @@ test('pruneLeastRecentlyUsed keeps the most recently used matching files and tou
     assert.deepEqual(removed.map((path) => basename(path)), [3, 2, 1].map(entry));
     assert.deepEqual(readdirSync(dir).sort(), [...others, entry(0), entry(4)].sort());
     assert.deepEqual(await pruneLeastRecentlyUsed(dir, /^entry-\d$/, 2), []);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('leastRecentlyUsed ranks by the last use it is given and leaves out entries that are gone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cache-lru-'));
+  try {
+    for (const name of ['a', 'b', 'c', 'd', 'other']) writeFileSync(join(dir, name), '');
+    const used: Record<string, number | undefined> = { a: 3, b: 1, c: undefined, d: 2 };
+    const stale = await leastRecentlyUsed(dir, /^[a-d]$/, 1, async (path) => used[basename(path)]);
+    assert.deepEqual(stale.map((path) => basename(path)), ['d', 'b']);
+    assert.deepEqual(readdirSync(dir).sort(), ['a', 'b', 'c', 'd', 'other'], 'nothing is removed');
   } finally {
     rmSync(dir, { recursive: true });
   }

@@ -45,7 +45,9 @@ test('an OCI layout of two layers (gzip, zstd) extracts to exactly the stacked t
   const first = await resolveImage(layout, { cacheDir });
   assert.deepEqual(first, { rootfs, digest: image.manifestDigest, kind: 'oci-layout', process: NO_PROCESS, cached: false, warnings: [] });
   await assertExtracted(rootfs);
-  assert.deepEqual(await readdir(join(cacheDir, 'rootfs')), [entryName(image.manifestDigest)]);
+  // Beside the tree, its users: this process, until it exits.
+  assert.deepEqual(await readdir(join(cacheDir, 'rootfs')), [entryName(image.manifestDigest), `${entryName(image.manifestDigest)}.users`]);
+  assert.deepEqual(await readdir(join(cacheDir, 'rootfs', `${entryName(image.manifestDigest)}.users`)), [String(process.pid)]);
   // A broken layer would fail an extraction: the cache hit must not read it.
   await writeFile(join(layout, 'blobs/sha256', image.layerDigests[0]?.slice(7) as string), 'garbage');
   assert.deepEqual(await resolveImage(layout, { cacheDir }), { ...first, cached: true });
@@ -159,7 +161,7 @@ test('an extraction left behind by a dead process is removed by the next run', a
   await mkdir(join(stale, 'tree/etc'), { recursive: true });
   const lines: string[] = [];
   await resolveImage(join(work, 'layout'), { cacheDir: join(work, 'cache'), log: (line) => lines.push(line) });
-  assert.deepEqual(await readdir(join(work, 'cache/rootfs')), [entryName(image.manifestDigest)]);
+  assert.deepEqual(await readdir(join(work, 'cache/rootfs')), [entryName(image.manifestDigest), `${entryName(image.manifestDigest)}.users`]);
   assert.ok(lines.includes(`removed ${stale}, left by an extraction that did not finish`), lines.join('\n'));
 });
 
