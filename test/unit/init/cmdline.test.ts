@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CmdlineError,
+  BOOT_PARAMETER,
   RUN_PARAMETER,
   formatBootParameters,
   parseCmdline,
@@ -116,6 +117,11 @@ test('parseCmdline: virtinitrd.run asks for run mode', () => {
   assert.deepEqual(parseCmdline(`console=ttyS0 ${RUN_PARAMETER} rw`), { ...DEFAULTS, rw: true, run: true });
 });
 
+test("parseCmdline: virtinitrd.boot has the system's init run the command", () => {
+  assert.deepEqual(parseCmdline(`${RUN_PARAMETER} ${BOOT_PARAMETER} init=/sbin/init`), { ...DEFAULTS, run: true, boot: true, init: '/sbin/init' });
+  assert.throws(() => parseCmdline(`${BOOT_PARAMETER}=1`), { message: "kernel command line: virtinitrd.boot takes no value (init= names the system's init)" });
+});
+
 const PARSE_ERRORS: Array<[string, string, string]> = [
   ['mount= twice with one tag', 'mount=a mount=a', 'kernel command line: mount=a: tag "a" is already mounted'],
   ['mount-ro= after mount= with one tag', 'mount=a mount-ro=a', 'kernel command line: mount-ro=a: tag "a" is already mounted'],
@@ -195,6 +201,7 @@ const CONFIGS: Array<[string, BootConfig]> = [
   ['share timeout', { ...DEFAULTS, shareTimeoutSeconds: 2.5 }],
   ['overlay on a sized tmpfs', { ...DEFAULTS, overlay: { upper: 'tmpfs', size: '64m' } }],
   ['overlay on a disk', { ...DEFAULTS, overlay: { upper: 'disk', serial: 'upper' } }],
+  ['boot', { ...DEFAULTS, run: true, boot: true, init: '/sbin/init' }],
   ['network', { ...DEFAULTS, net: { address: '192.168.7.2', prefix: 30, gateway: '192.168.7.1', dns: '192.168.7.1', mtu: 65520 } }],
 ];
 

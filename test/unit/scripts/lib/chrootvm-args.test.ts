@@ -100,6 +100,12 @@ const PARSES: Array<[string[], Partial<ChrootvmOptions>]> = [
   [['--image', 'i', '--entrypoint=["/bin/sh","-c"]', 'id'], { rootfs: undefined, image: 'i', entrypoint: ['/bin/sh', '-c'], command: ['id'] }],
   [['--image', 'i', '--entrypoint', '', 'id'], { rootfs: undefined, image: 'i', entrypoint: [], command: ['id'] }],
   [['--image', 'i', '--entrypoint='], { rootfs: undefined, image: 'i', entrypoint: [] }],
+  // --boot runs under an overlay unless --rw (or an overlay of the user's own) is given.
+  [['--boot', '/srv/root'], { rootfs: '/srv/root', boot: {}, overlay: {} }],
+  [['--boot=/lib/systemd/systemd', '/srv/root', 'systemctl', 'is-system-running'], { rootfs: '/srv/root', boot: { init: '/lib/systemd/systemd' }, overlay: {}, command: ['systemctl', 'is-system-running'] }],
+  [['--boot', '--rw', '/srv/root'], { rootfs: '/srv/root', boot: {}, rw: true }],
+  [['--boot', '--overlay-dir', 'keep', '/srv/root'], { rootfs: '/srv/root', boot: {}, overlay: { dir: 'keep' } }],
+  [['--boot', '--image', 'i.tar'], { rootfs: undefined, image: 'i.tar', boot: {}, overlay: {} }],
   // A whole-system initrd needs no ROOTFS; chrootvm tells an operand that is no directory from a ROOTFS.
   [['--initrd', 'sys.img'], { rootfs: undefined, initrd: 'sys.img' }],
   [['--initrd', 'sys.img', 'uname', '-r'], { rootfs: 'uname', initrd: 'sys.img', command: ['-r'] }],
@@ -171,6 +177,9 @@ const ERRORS: Array<[string[], string]> = [
   [['--overlay', '--rw', '/srv/root'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
   [['--overlay-dir', 'd', '--rw', '/srv/root'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
   [['--entrypoint', '/bin/sh', '/srv/root'], '--entrypoint applies to --image: a ROOTFS has no entrypoint'],
+  [['--boot', '--image', 'i', '--entrypoint', 'x'], "--entrypoint does not apply to --boot: the system's own init runs"],
+  [['--boot', '--initrd', 'sys.img'], '--boot needs ROOTFS or --image: a whole-system --initrd boots its own init= already'],
+  [['--boot=sbin/init', '/srv/root'], '--boot=sbin/init: PATH must be absolute in ROOTFS'],
   [['--image', 'i', '--rw', '--overlay'], '--overlay and --rw cannot be given together: --rw writes ROOTFS itself, --overlay never does'],
   [['--overlay-size', '1G', '/srv/root'], '--overlay-size applies to --overlay, --overlay-dir or --image --rw'],
   [['--overlay', '--overlay-size', 'big', '/srv/root'], '--overlay-size "big": expected a whole number of MiB with an optional M or G suffix, e.g. 512M, 1G, 1024'],

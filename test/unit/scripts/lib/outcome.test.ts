@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideOutcome, kernelLogSummary, type RunEnd } from '../../../../scripts/lib/outcome.ts';
+import { decideBootOutcome, decideOutcome, kernelLogSummary, type RunEnd } from '../../../../scripts/lib/outcome.ts';
 
 const CLEAN: RunEnd = {
   status: undefined,
@@ -43,3 +43,19 @@ test('kernelLogSummary puts the cause first, then the last lines', () => {
   assert.equal(kernelLogSummary('[1] x\n[2] y\n', 1), '[2] y');
   assert.equal(kernelLogSummary(''), '');
 });
+
+const BOOT_CASES: Array<[string, boolean, Partial<RunEnd>, { exitCode: number; message?: string }]> = [
+  ['the system powered off', false, { shutdownReason: 'guest-shutdown' }, { exitCode: 0 }],
+  ['the system rebooted', false, { shutdownReason: 'guest-reset' }, { exitCode: 133, message: 'the guest rebooted (exit status 133)' }],
+  ['the kernel panicked (pvpanic)', false, { shutdownReason: 'guest-panic', kernelLogTail: 'Kernel panic - not syncing: sysrq' }, { exitCode: 125, message: "the guest kernel panicked; the kernel's last messages:\nKernel panic - not syncing: sysrq" }],
+  ['the command exited', true, { status: { kind: 'exit', code: 3 }, shutdownReason: 'guest-shutdown' }, { exitCode: 3 }],
+  ['powered off before the command ran', true, { shutdownReason: 'guest-shutdown', kernelLogTail: 'reboot: Power down' }, { exitCode: 125, message: "the system powered off before it ran the command; the kernel's last messages:\nreboot: Power down" }],
+  ['rebooted before the command ran', true, { shutdownReason: 'guest-reset' }, { exitCode: 125, message: 'the system rebooted before it ran the command' }],
+  ['a boot that never finished', true, { stoppedBecause: { timeout: true, seconds: 30 }, kernelLogTail: 'vm login:' }, { exitCode: 124, message: "timed out after 30 s; the VM was stopped; the kernel's last messages:\nvm login:" }],
+];
+
+for (const [name, withCommand, end, expected] of BOOT_CASES) {
+  test(`decideBootOutcome${withCommand ? ' with a command' : ''}: ${name}`, () => {
+    assert.deepEqual(decideBootOutcome({ ...CLEAN, ...end }, withCommand), expected);
+  });
+}
