@@ -4,9 +4,17 @@
  * undici's dispatcher (not importable from Node itself); and a connection error here keeps its
  * errno (ECONNREFUSED) for the message instead of fetch's "fetch failed".
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/**
+ * node:http, node:https and node:tls, loaded on the first request: loading them costs every
+ * chrootvm run ~45 ms before qemu starts (Node 26), and most runs pull nothing.
+ */
+const network = async () => {
+  const [http, https, tls] = await Promise.all([import('node:http'), import('node:https'), import('node:tls')]);
+  return { http: http.default, https: https.default, tls: tls.default };
+};
+type Network = Awaited<ReturnType<typeof network>>;
 
 export interface HttpResponse {
   status: number;
@@ -52,16 +60,18 @@ let trusted: string[] | undefined;
  * Node's bundled CAs and the system's (/etc/ssl/certs): a registry whose CA the administrator
  * installed is trusted, as podman trusts it. Read once, on the first HTTPS request (~70 ms).
  */
-function trustedCertificates(): string[] {
+function trustedCertificates({ tls }: Network): string[] {
   trusted ??= [...new Set([...tls.getCACertificates('default'), ...tls.getCACertificates('system')])];
   return trusted;
 }
 
-function getOnce(url: URL, headers: Record<string, string>, tlsVerify: boolean): Promise<IncomingMessage> {
+async function getOnce(url: URL, headers: Record<string, string>, tlsVerify: boolean): Promise<IncomingMessage> {
+  const loaded = await network();
+  const { http, https } = loaded;
   return new Promise((resolve, reject) => {
     const options = { headers, timeout: IDLE_TIMEOUT_MS };
     const request = url.protocol === 'https:'
-      ? https.get(url, { ...options, ...(tlsVerify ? { ca: trustedCertificates() } : { rejectUnauthorized: false }) })
+      ? https.get(url, { ...options, ...(tlsVerify ? { ca: trustedCertificates(loaded) } : { rejectUnauthorized: false }) })
       : http.get(url, options);
     request.once('response', resolve);
     request.once('timeout', () => request.destroy(Object.assign(new Error(`no answer for ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
