@@ -3,8 +3,9 @@
  * A stand-in qemu-system-x86_64 first on PATH writes the time it was exec'd and exits, so no VM
  * runs; the rest of chrootvm (launcher, Node, planning, virtiofsd and its view) is the real one.
  * Variants, alternated: the checkout's command with its memos removed before each run (the initrd
- * plan and virtiofsd's flavour worked out again, as before they were remembered), the checkout's
- * command, and an installed copy (make install: the bundled command).
+ * plan and virtiofsd's flavour worked out again, as before they were remembered; in a cache of its
+ * own, so the other variants keep theirs), the checkout's command, and an installed copy (make
+ * install: the bundled command).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,10 +43,10 @@ export async function measureHostStart(rootfs: string, runs: number, progress: (
     chmodSync(fakeQemu, 0o755);
     const env = { ...process.env, PATH: `${work}:${process.env.PATH ?? ''}` };
     const installed = join(installProject(join(work, 'install')), 'bin/chrootvm');
-    const untilQemu = async (command: string): Promise<number> => {
+    const untilQemu = async (command: string, cacheHome?: string): Promise<number> => {
       rmSync(stamp, { force: true });
       const started = BigInt(Date.now()) * 1_000_000n;
-      await run(command, [rootfs, 'true'], env);
+      await run(command, [rootfs, 'true'], cacheHome ? { ...env, XDG_CACHE_HOME: cacheHome } : env);
       return Number(BigInt(readFileSync(stamp, 'utf8').trim()) - started) / 1e9;
     };
     const nodeAlone = async () => {
@@ -54,11 +55,13 @@ export async function measureHostStart(rootfs: string, runs: number, progress: (
       return (performance.now() - started) / 1000;
     };
     const checkout = join(projectRoot, 'bin/chrootvm');
+    const forgetfulCache = join(work, 'cache');
     const forgetful = async () => {
-      for (const memo of MEMOS) rmSync(join(cacheDirectory(), memo), { force: true });
-      return untilQemu(checkout);
+      for (const memo of MEMOS) rmSync(join(cacheDirectory({ XDG_CACHE_HOME: forgetfulCache }), memo), { force: true });
+      return untilQemu(checkout, forgetfulCache);
     };
-    // Warm: the compile cache, the initrd and the memos of each command.
+    // Warm: the compile caches, the initrds and the memos of each command.
+    await untilQemu(checkout, forgetfulCache);
     await untilQemu(checkout);
     await untilQemu(installed);
     const samples = { node: [] as number[], forgetful: [] as number[], checkout: [] as number[], installed: [] as number[] };
