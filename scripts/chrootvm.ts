@@ -216,7 +216,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const commandWords = argvBytes.slice(argvBytes.length - command.length);
   const argv = imageRuns ? imageCommand(imageProcess, commandWords, options.entrypoint) : commandWords;
   // Nothing to run is the interactive shell; so is an image's bare shell on a terminal (podman run -it).
-  const interactive = bootConsole || argv.length === 0 || (imageRuns && command.length === 0 && isBareShell(argv) && process.stdin.isTTY);
+  const interactive = bootConsole || argv.length === 0 || (imageRuns && command.length === 0 && isBareShell(argv) && process.stdin.isTTY === true);
   if (imageRuns && argv.length > 0) log(`the image's process: ${JSON.stringify(argv.map(String))}`);
   const user = options.user ?? (imageProcess?.user || undefined);
   const request: RunRequest = {

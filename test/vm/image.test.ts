@@ -5,7 +5,7 @@
  * demo rootfs (--kernel-from): images carry none.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ import {
   type Layer,
   type TreeNode,
 } from '../unit/scripts/lib/image/fixtures.ts';
-import { assertNothingLeft, bootForStatus, chrootvm, fetchWhenUp, leftovers, requireDemoRootfs, ROOT, skipWithoutQemu, startChrootvm, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { assertNothingLeft, bootForStatus, CHROOTVM, chrootvm, chrootvmEnv, fetchWhenUp, leftovers, requireDemoRootfs, ROOT, skipWithoutQemu, startChrootvm, typeIntoShell, VM_TEST_TIMEOUT_MS } from './harness.ts';
 import { demoKernel } from '../demo.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
@@ -236,7 +236,7 @@ describe("chrootvm --image runs the image's process", () => {
   let work = '';
   let env: NodeJS.ProcessEnv = {};
   let demo = '';
-  const images = { reporter: '', server: '' };
+  const images = { reporter: '', server: '', shell: '' };
   const kernelFrom = () => ['--kernel-from', demo];
 
   /** busybox with its applets, the mount points, and `files`. */
@@ -277,6 +277,8 @@ describe("chrootvm --image runs the image's process", () => {
         ExposedPorts: { '8080/tcp': {} },
       },
     );
+    // What busybox and alpine images say: a shell and nothing else.
+    images.shell = await writeImage('shell', [], { Cmd: ['/bin/sh'] });
     // The seed scenario: a server that is the image's whole purpose, stopped as a container is.
     const serve = [
       '#!/bin/sh',
@@ -312,6 +314,19 @@ describe("chrootvm --image runs the image's process", () => {
     const result = await chrootvm(['--image', images.reporter, ...kernelFrom(), '-e', 'GREETING=bye', '-w', '/', '-u', '0', 'one', 'two'], { env });
     assert.equal(result.status, 3, result.stderr);
     assert.equal(result.stdout, 'bye|/bin|/|0:0|/root|one two\n');
+  });
+
+  test('a bare shell Cmd on a terminal is the interactive shell; without a terminal it reads stdin', vm, async () => {
+    const line = [CHROOTVM, '--image', images.shell, ...kernelFrom()].map((word) => `'${word}'`).join(' ');
+    const child = spawn('script', ['-qec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv(env) });
+    const { status, output } = await typeIntoShell(child, 'tty; exit 5\r');
+    assert.equal(status, 5, output);
+    assert.match(output, /\/dev\/ttyS0/);
+    const piped = startChrootvm(['--image', images.shell, ...kernelFrom()], { env, stdin: 'pipe' });
+    piped.child.stdin!.end('echo "from a script"; exit 6\n');
+    const result = await piped.result;
+    assert.equal(result.status, 6, result.stderr);
+    assert.equal(result.stdout, 'from a script\n');
   });
 
   test("--entrypoint replaces the Entrypoint and drops the Cmd; '' runs the ARGs alone", vm, async () => {
