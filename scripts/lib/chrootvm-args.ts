@@ -89,9 +89,10 @@ export const USAGE = `usage: chrootvm [OPTION]... ROOTFS [--] [COMMAND [ARG]...]
        chrootvm [OPTION]... --image PATH|REFERENCE [--] [ARG]...
        chrootvm [OPTION]... --initrd FILE [--] [COMMAND [ARG]...]   (a whole-system initrd)
 Boot ROOTFS (a directory) in a VM with its own kernel and run COMMAND there, or an interactive
-shell without one; an image runs its own process (Entrypoint, then the ARGs or its Cmd). Exits with COMMAND's status, or 125: bad usage, or the VM or chrootvm failed;
-126/127: COMMAND could not be run / was not found; 128+N: COMMAND died of signal N; 124: --timeout
-expired.
+shell without one; an image runs its own process (Entrypoint, then the ARGs or its Cmd). Exits
+with COMMAND's status, or 125: bad usage, or the VM or chrootvm failed; 126/127: COMMAND could not
+be run / was not found; 128+N: COMMAND died of signal N; 124: --timeout expired. SIGTERM, SIGINT
+and SIGHUP are passed on to COMMAND; 10 s later (or at a second one) the VM is stopped.
 
   --mount TAG PATH      share host directory PATH writable at /run/mnt/TAG
   --mount-ro TAG PATH   share host directory PATH read-only at /run/mnt/TAG
