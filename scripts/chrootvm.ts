@@ -150,6 +150,47 @@ async function chooseSystemInit(rootfs: string, asked: string | undefined): Prom
   return fail(asked === undefined ? `--boot: ${rootfs} has none of ${SYSTEM_INITS.join(', ')}; name its init with --boot=PATH` : `--boot=${asked}: ${rootfs} has no ${asked}`);
 }
 
+/**
+ * What the guest runs and how: the command's words as the user gave them (an image's process
+ * composed from its config), its environment, directory and user, and whether it gets the
+ * terminal. `command` is the tail of our arguments, whose bytes are taken from `argvBytes`.
+ */
+function commandRequest(
+  options: ChrootvmOptions,
+  argvBytes: readonly Buffer[],
+  command: readonly string[],
+  imageProcess: ImageProcess | undefined,
+  where: { rootfs: string | undefined; shares: readonly HostShare[]; bootConsole: boolean },
+  log: (text: string) => void,
+): RunRequest {
+  const commandWords = argvBytes.slice(argvBytes.length - command.length);
+  const argv = imageProcess ? imageCommand(imageProcess, commandWords, options.entrypoint) : commandWords;
+  if (imageProcess && argv.length > 0) log(`the image's process: ${JSON.stringify(argv.map(String))}`);
+  // Nothing to run is the interactive shell; so is an image's bare shell on a terminal (podman run -it).
+  const interactive =
+    where.bootConsole || argv.length === 0 || (imageProcess !== undefined && command.length === 0 && isBareShell(argv) && process.stdin.isTTY === true);
+  const user = options.user ?? (imageProcess?.user || undefined);
+  return {
+    argv: argv.length > 0 ? argv : [Buffer.from('/bin/sh')],
+    env: [
+      ...(interactive && process.env.TERM ? [Buffer.from(`TERM=${process.env.TERM}`)] : []),
+      ...(imageProcess?.env ?? []).map((entry) => Buffer.from(entry)),
+      ...guestEnvironment(options.env, (option) => argvBytes[option.word]!.subarray(option.offset), process.env),
+    ],
+    cwd: Buffer.from(
+      options.workdir ??
+        (imageProcess?.workingDir ||
+          guestCwd(process.cwd(), [
+            ...(where.rootfs ? [{ hostPath: where.rootfs, guestPath: '/' }] : []),
+            ...where.shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
+          ])),
+    ),
+    interactive,
+    ...(user ? { user } : {}),
+    ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
+  };
+}
+
 function saveTerminal(): string | undefined {
   if (!process.stdin.isTTY) return undefined;
   try {
@@ -211,33 +252,9 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const systemInit = options.boot && (await chooseSystemInit(rootfs!, options.boot.init));
   const bootConsole = options.boot !== undefined && command.length === 0;
   if (systemInit) log(`booting ${systemInit} of the tree${bootConsole ? '' : ', which runs the command once the system is up'}`);
-  const imageRuns = imageProcess !== undefined && !options.boot;
-  // The command's words end our arguments.
-  const commandWords = argvBytes.slice(argvBytes.length - command.length);
-  const argv = imageRuns ? imageCommand(imageProcess, commandWords, options.entrypoint) : commandWords;
-  // Nothing to run is the interactive shell; so is an image's bare shell on a terminal (podman run -it).
-  const interactive = bootConsole || argv.length === 0 || (imageRuns && command.length === 0 && isBareShell(argv) && process.stdin.isTTY === true);
-  if (imageRuns && argv.length > 0) log(`the image's process: ${JSON.stringify(argv.map(String))}`);
-  const user = options.user ?? (imageProcess?.user || undefined);
-  const request: RunRequest = {
-    argv: argv.length > 0 ? argv : [Buffer.from('/bin/sh')],
-    env: [
-      ...(interactive && process.env.TERM ? [Buffer.from(`TERM=${process.env.TERM}`)] : []),
-      ...(imageProcess?.env ?? []).map((entry) => Buffer.from(entry)),
-      ...guestEnvironment(options.env, (option) => argvBytes[option.word]!.subarray(option.offset), process.env),
-    ],
-    cwd: Buffer.from(
-      options.workdir ??
-        (imageProcess?.workingDir ||
-          guestCwd(process.cwd(), [
-            ...(rootfs ? [{ hostPath: rootfs, guestPath: '/' }] : []),
-            ...shares.map((share) => ({ hostPath: share.path, guestPath: `/run/mnt/${share.tag}` })),
-          ])),
-    ),
-    interactive,
-    ...(user ? { user } : {}),
-    ...(interactive && process.stdout.isTTY ? { size: { rows: process.stdout.rows, columns: process.stdout.columns } } : {}),
-  };
+  // An image's process and its settings, unless the tree's own init runs (--boot).
+  const request = commandRequest(options, argvBytes, command, options.boot ? undefined : imageProcess, { rootfs, shares, bootConsole }, log);
+  const interactive = request.interactive;
   const tooBig = execLimitProblem(request);
   if (tooBig) fail(tooBig);
   const boot: BootConfig = {
