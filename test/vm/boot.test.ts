@@ -5,22 +5,19 @@
  * debian-systemd-rootfs) that runs `systemctl is-system-running` once it is up.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import {
   assertNothingLeft,
-  CHROOTVM,
   chrootvm,
-  chrootvmEnv,
+  chrootvmOnTerminal,
   leftovers,
   linkedDemoCopy,
   requireDemoRootfs,
   ROOT,
   skipWithoutQemu,
   startChrootvm,
-  typeIntoShell,
   VM_TEST_TIMEOUT_MS,
 } from './harness.ts';
 
@@ -37,13 +34,6 @@ const INITTAB = [
   '::shutdown:/bin/umount -a -r',
   '',
 ].join('\n');
-
-/** `chrootvm ARGS` on a real terminal (script(1)), typing `input` once a root prompt shows. */
-function onTerminal(args: readonly string[], input: string) {
-  const line = [CHROOTVM, ...args].map((word) => `'${word}'`).join(' ');
-  const child = spawn('script', ['-qec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv() });
-  return typeIntoShell(child, input);
-}
 
 describe('chrootvm --boot with busybox init', () => {
   let system = '';
@@ -70,14 +60,14 @@ describe('chrootvm --boot with busybox init', () => {
   });
 
   test('without a command: the console on the terminal; poweroff ends chrootvm with 0', vm, async () => {
-    const { status, output } = await onTerminal(['--boot', system], 'cat /run/sysinit-marker; echo "marker-$((6 * 7))"; poweroff\r');
+    const { status, output } = await chrootvmOnTerminal(['--boot', system], 'cat /run/sysinit-marker; echo "marker-$((6 * 7))"; poweroff\r');
     assert.equal(status, 0, output);
     assert.match(output, /sysinit-ran/);
     assert.match(output, /marker-42/);
   });
 
   test('without a command: reboot ends chrootvm with 133, as systemd-nspawn does', vm, async () => {
-    const { status, output } = await onTerminal(['--boot', system], 'reboot\r');
+    const { status, output } = await chrootvmOnTerminal(['--boot', system], 'reboot\r');
     assert.equal(status, 133, output);
     assert.match(output, /chrootvm: the guest rebooted \(exit status 133\)/);
   });

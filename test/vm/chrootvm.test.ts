@@ -6,18 +6,15 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { spawn } from 'node:child_process';
 import {
   assertNothingLeft,
-  CHROOTVM,
   chrootvm,
-  chrootvmEnv,
+  chrootvmOnTerminal,
   leftovers,
   requireDemoRootfs,
   ROOT,
   skipWithoutQemu,
   startChrootvm,
-  typeIntoShell,
   VM_TEST_TIMEOUT_MS,
 } from './harness.ts';
 import { demoKernel } from '../demo.ts';
@@ -109,9 +106,7 @@ describe('chrootvm', () => {
   });
 
   test('without a command: an interactive shell on the terminal, with job control and our exit status', vm, async () => {
-    // script(1) gives chrootvm a real terminal, as a user's would be.
-    const child = spawn('script', ['-qec', `${CHROOTVM} ${requireDemoRootfs()}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv() });
-    const { status, output } = await typeIntoShell(child, 'tty; echo "marker-$((6 * 7))"; exit 5\r');
+    const { status, output } = await chrootvmOnTerminal([requireDemoRootfs()], 'tty; echo "marker-$((6 * 7))"; exit 5\r');
     assert.equal(status, 5, output);
     assert.match(output, /\/dev\/ttyS0/);
     assert.match(output, /marker-42/);

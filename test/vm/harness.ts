@@ -126,6 +126,16 @@ export async function typeIntoShell(child: ChildProcessByStdio<Writable, Readabl
 }
 
 /**
+ * `chrootvm ARGS` on a real terminal, as a user's would be (script(1)), typing `input` once a
+ * root prompt shows (typeIntoShell).
+ */
+export function chrootvmOnTerminal(args: readonly string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; output: string }> {
+  const line = [CHROOTVM, ...args].map((word) => `'${word}'`).join(' ');
+  const child = spawn('script', ['-qec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv(env) });
+  return typeIntoShell(child, input);
+}
+
+/**
  * A bash script run as a user types it, with $CHROOTVM and $ROOTFS (the demo rootfs) set and
  * chrootvm's TMPDIR as for every run here: for pipelines, redirections and argument bytes that
  * Node's own spawn cannot express.

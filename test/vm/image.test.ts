@@ -5,7 +5,7 @@
  * demo rootfs (--kernel-from): images carry none.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ import {
   type Layer,
   type TreeNode,
 } from '../unit/scripts/lib/image/fixtures.ts';
-import { assertNothingLeft, bootForStatus, CHROOTVM, chrootvm, chrootvmEnv, fetchWhenUp, leftovers, requireDemoRootfs, ROOT, skipWithoutQemu, startChrootvm, typeIntoShell, VM_TEST_TIMEOUT_MS } from './harness.ts';
+import { assertNothingLeft, bootForStatus, chrootvm, chrootvmOnTerminal, fetchWhenUp, leftovers, requireDemoRootfs, ROOT, skipWithoutQemu, startChrootvm, VM_TEST_TIMEOUT_MS } from './harness.ts';
 import { demoKernel } from '../demo.ts';
 
 const vm = { skip: skipWithoutQemu, timeout: VM_TEST_TIMEOUT_MS };
@@ -317,9 +317,7 @@ describe("chrootvm --image runs the image's process", () => {
   });
 
   test('a bare shell Cmd on a terminal is the interactive shell; without a terminal it reads stdin', vm, async () => {
-    const line = [CHROOTVM, '--image', images.shell, ...kernelFrom()].map((word) => `'${word}'`).join(' ');
-    const child = spawn('script', ['-qec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv(env) });
-    const { status, output } = await typeIntoShell(child, 'tty; exit 5\r');
+    const { status, output } = await chrootvmOnTerminal(['--image', images.shell, ...kernelFrom()], 'tty; exit 5\r', env);
     assert.equal(status, 5, output);
     assert.match(output, /\/dev\/ttyS0/);
     const piped = startChrootvm(['--image', images.shell, ...kernelFrom()], { env, stdin: 'pipe' });
