@@ -12,6 +12,7 @@ import { buildInitrd, planInitrd, type InitrdPlan, type InitrdSpec } from '../..
 import type { Codec } from '../../packer/compress.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { markUsed, pruneLeastRecentlyUsed } from './cache-lru.ts';
+import { identityOf, sameIdentity, type FileIdentity } from './file-identity.ts';
 import { hashFile } from './hash-file.ts';
 import { rememberedInitrd, rememberInitrd } from './initrd-memo.ts';
 import { makeDirectory } from './make-directory.ts';
@@ -23,11 +24,8 @@ export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'virtinitrd');
 }
 
-/** A file's digest as last computed, valid while the file keeps its inode, size and mtime. */
-export interface KnownDigest {
-  ino: number;
-  size: number;
-  mtimeMs: number;
+/** A file's digest as last computed, valid while the file keeps its identity. */
+export interface KnownDigest extends FileIdentity {
   sha256: string;
 }
 
@@ -38,11 +36,11 @@ export type DigestMemo = Map<string, KnownDigest>;
  * every run would cost chrootvm ~0.3 s before the VM even starts (the way git trusts its index).
  */
 export async function fileDigest(path: string, memo: DigestMemo): Promise<string> {
-  const { ino, size, mtimeMs } = await stat(path);
+  const identity = identityOf(await stat(path));
   const known = memo.get(path);
-  if (known && known.ino === ino && known.size === size && known.mtimeMs === mtimeMs) return known.sha256;
+  if (known && sameIdentity(known, identity)) return known.sha256;
   const { hex: sha256 } = await hashFile(path, 'sha256');
-  memo.set(path, { ino, size, mtimeMs, sha256 });
+  memo.set(path, { ...identity, sha256 });
   return sha256;
 }
 

@@ -1,9 +1,8 @@
 /**
  * Which cached initrd a spec led to last time, and the files that answer depended on: planning
  * walks the init's ELF closure and the kernel's module tree (~40 ms of a run before qemu starts),
- * and while none of those files has changed the answer is the same. A file is "the same" while its
- * inode, size and mtime are (package managers replace files by rename, editors rewrite them);
- * directories count too, since adding a library or a module changes their mtime.
+ * and while none of those files has changed the answer is the same (file-identity.ts); directories
+ * count too, since adding a library or a module changes their mtime.
  */
 import { lstatSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,9 +11,13 @@ import type { InitrdPlan, InitrdSpec } from '../../packer/index.ts';
 import type { Codec } from '../../packer/compress.ts';
 import { ldSoConfDirs } from '../../packer/elf/ldconf.ts';
 import { writeFileAtomic } from './atomic-write.ts';
+import { identityOf, sameIdentity, type FileIdentity } from './file-identity.ts';
 
-/** A file as it was: its identity, or that it was missing. */
-type FileState = [path: string, ino: number, size: number, mtimeMs: number] | [path: string];
+/** A file as it was: its identity, or none when it was missing. */
+interface FileState {
+  path: string;
+  identity?: FileIdentity;
+}
 
 interface RememberedInitrd {
   initrd: string;
@@ -29,13 +32,18 @@ const LD_SO_CONF = ['/etc/ld.so.conf', '/etc/ld.so.conf.d'];
 /** What packer/kmod/resolve.ts reads of a module directory besides the modules themselves. */
 const MODULE_INDEXES = ['modules.dep', 'modules.builtin', 'modules.order'];
 
-function fileState(path: string): FileState {
+function identityNow(path: string): FileIdentity | undefined {
   try {
-    const { ino, size, mtimeMs } = lstatSync(path);
-    return [path, ino, size, mtimeMs];
+    return identityOf(lstatSync(path));
   } catch {
-    return [path];
+    return undefined;
   }
+}
+
+/** A missing file that is still missing is unchanged too. */
+function unchanged({ path, identity }: FileState): boolean {
+  const now = identityNow(path);
+  return identity === undefined ? now === undefined : sameIdentity(identity, now);
 }
 
 const memoKey = (spec: InitrdSpec, codec: Codec) => JSON.stringify([spec.init, spec.ffiModule ?? null, spec.moddir, [...spec.extraModules], codec]);
@@ -51,9 +59,8 @@ async function readMemo(directory: string): Promise<Record<string, RememberedIni
 /** The initrd `spec` led to last time, when every file that answer depended on is unchanged (and the initrd is still there). */
 export async function rememberedInitrd(directory: string, spec: InitrdSpec, codec: Codec): Promise<string | undefined> {
   const known = (await readMemo(directory))[memoKey(spec, codec)];
-  if (!known || !Array.isArray(known.inputs)) return undefined;
-  const same = known.inputs.every((state) => JSON.stringify(fileState(state[0])) === JSON.stringify(state));
-  return same && fileState(known.initrd).length > 1 ? known.initrd : undefined;
+  if (!known || !Array.isArray(known.inputs) || !known.inputs.every((state) => typeof state?.path === 'string')) return undefined;
+  return known.inputs.every(unchanged) && identityNow(known.initrd) !== undefined ? known.initrd : undefined;
 }
 
 /**
@@ -70,8 +77,12 @@ export async function rememberInitrd(directory: string, spec: InitrdSpec, codec:
   for (const path of [...LD_SO_CONF, ...(await ldSoConfDirs('/')), ...LIBRARY_DIRECTORIES]) paths.add(path);
   const memo = await readMemo(directory);
   // Specs whose init is gone (an uninstalled copy, a removed checkout) are dropped: the memo stays small.
-  for (const key of Object.keys(memo)) if (fileState((JSON.parse(key) as string[])[0]!).length === 1) delete memo[key];
-  memo[memoKey(spec, codec)] = { initrd, inputs: [...paths].sort().map(fileState) };
+  for (const key of Object.keys(memo)) if (identityNow((JSON.parse(key) as string[])[0]!) === undefined) delete memo[key];
+  const inputs = [...paths].sort().map((path): FileState => {
+    const identity = identityNow(path);
+    return identity ? { path, identity } : { path };
+  });
+  memo[memoKey(spec, codec)] = { initrd, inputs };
   // A memo that cannot be written costs the next run a plan, nothing more.
   await writeFileAtomic(join(directory, MEMO_FILE), Buffer.from(JSON.stringify(memo))).catch(() => undefined);
 }

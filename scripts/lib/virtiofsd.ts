@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { writeFileAtomic } from './atomic-write.ts';
+import { identityOf, sameIdentity, type FileIdentity } from './file-identity.ts';
 import { findOnPath, isExecutableFile } from './processes.ts';
 import { currentPrivilege, rootIsMountPoint } from './user-namespace.ts';
 
@@ -77,12 +78,9 @@ export function inspectVirtiofsd(binary: string): Promise<VirtiofsdFeatures> {
   });
 }
 
-/** What inspectVirtiofsd said about a binary, valid while it keeps its inode, size and mtime. */
-interface KnownFeatures extends VirtiofsdFeatures {
+/** What inspectVirtiofsd said about a binary, valid while it keeps its identity. */
+interface KnownFeatures extends VirtiofsdFeatures, FileIdentity {
   binary: string;
-  ino: number;
-  size: number;
-  mtimeMs: number;
 }
 
 /**
@@ -90,13 +88,11 @@ interface KnownFeatures extends VirtiofsdFeatures {
  * An upgraded binary has another inode or mtime, and is asked again.
  */
 export async function rememberedFeatures(binary: string, memoFile: string): Promise<VirtiofsdFeatures> {
-  const { ino, size, mtimeMs } = await stat(binary);
+  const identity = identityOf(await stat(binary));
   const known = await readFile(memoFile, 'utf8').then((text) => JSON.parse(text) as KnownFeatures, () => undefined);
-  if (known?.binary === binary && known.ino === ino && known.size === size && known.mtimeMs === mtimeMs) {
-    return { flavour: known.flavour, readonlyOption: known.readonlyOption };
-  }
+  if (known?.binary === binary && sameIdentity(known, identity)) return { flavour: known.flavour, readonlyOption: known.readonlyOption };
   const features = await inspectVirtiofsd(binary);
-  const record: KnownFeatures = { binary, ino, size, mtimeMs, ...features };
+  const record: KnownFeatures = { binary, ...identity, ...features };
   // A memo that cannot be written (no cache directory yet) costs the next run one --help, nothing more.
   await writeFileAtomic(memoFile, Buffer.from(JSON.stringify(record))).catch(() => undefined);
   return features;
