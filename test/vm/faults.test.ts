@@ -228,12 +228,12 @@ async function rewrite(path: string, change: (bytes: Buffer) => Buffer): Promise
   await writeFile(path, bytes);
 }
 
-/** Replaces `from` by `to`, of the same length, where it first occurs. */
-/** A release of the same length as `release` but another ABI number (6.1.0-57-amd64 → 6.1.0-58-amd64). */
+/** A release of the same length as `release` but another ABI number: the one after it (X.Y.Z-N-flavour → X.Y.Z-(N+1)-flavour). */
 function anotherRelease(release: string): string {
   return release.replace(/-(\d+)-/, (_match, abi: string) => `-${String((Number(abi) + 1) % 10 ** abi.length).padStart(abi.length, '0')}-`);
 }
 
+/** Replaces `from` by `to`, of the same length, where it first occurs. */
 function replaced(bytes: Buffer, from: string, to: string): Buffer {
   assert.equal(to.length, from.length);
   const at = bytes.indexOf(from);
