@@ -5,11 +5,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { installBootHook } from './boot-hook.ts';
 import { parseCmdline, type BootConfig } from './cmdline.ts';
 import { openCommandIo, openConsole } from './command-io.ts';
 import { decodeRunRequest, type RunRequest } from './control-protocol.ts';
 import { ControlPort } from './control.ts';
-import { installBootHook } from './boot-hook.ts';
 import { createDeviceNodes } from './devices.ts';
 import { fatal } from './fatal.ts';
 import { chooseGuestHostname } from './hostname.ts';
@@ -168,7 +168,7 @@ function rootIsCopy(): boolean {
   return config.overlay !== undefined || (config.rw && !config.rootfsNamed && existsSync(initrdPaths.wholeSystemMarker));
 }
 
-/** What runs as PID 1 after the switch in exec mode and --boot: init=, else the kernel's own first choice. */
+/** What runs as PID 1 after the switch in exec mode and --boot: init= (chrootvm --boot always names it), else DEFAULT_INIT. */
 function systemInit(): string {
   return config.init ?? DEFAULT_INIT;
 }
