@@ -3,8 +3,7 @@
  * initramfs. The initramfs is a rootfs (ramfs/tmpfs) that cannot be unmounted or pivot_root'ed away,
  * so this is switch_root's sequence: MS_MOVE the new root onto "/", chroot, delete the old files.
  */
-import { closeSync, constants as fsConstants, existsSync, openSync } from 'node:fs';
-import { lstat, readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, existsSync, lstatSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { movedMounts } from './mounts.ts';
 import { debug, warn } from './log.ts';
@@ -31,40 +30,37 @@ export interface OldRoot {
 }
 
 /**
- * Deletes what the initramfs holds so the kernel can return its pages, staying on the initramfs's
- * own device: nothing mounted is entered. Runs after the switch, through the directory kept open,
- * so that its ~45 ms under TCG are not on the way to the command (systemd's switch-root removes
- * the old root the same way, after the move). Asynchronous, on libuv's threads: in run mode it runs
- * beside the command, and PID 1's event loop must stay free to copy the command's output meanwhile.
- * What stays in memory while PID 1 lives on (run mode): the files this process has mapped (the
- * Node runtime in /init, its shared libraries, ffi-rs's native module) — unlinked, but their pages
- * are held until PID 1 exits or execs.
+ * Deletes what the initramfs holds so the kernel can return its pages once PID 1 execs the
+ * system's init, staying on the initramfs's own device: nothing mounted is entered. Runs after the
+ * switch, through the directory kept open (systemd's switch-root removes the old root the same
+ * way, after the move). Run mode keeps the initramfs instead: PID 1 holds nearly all of it mapped
+ * (main.ts, keepInitramfs).
  */
-export async function deleteInitramfs(oldRoot: OldRoot): Promise<void> {
+export function deleteInitramfs(oldRoot: OldRoot): void {
   const base = `/proc/self/fd/${oldRoot.fd}`;
-  const rootDevice = (await stat(base)).dev;
-  const removeChildren = async (directory: string): Promise<void> => {
-    for (const name of await readdir(directory)) await remove(join(directory, name));
+  const rootDevice = statSync(base).dev;
+  const removeChildren = (directory: string): void => {
+    for (const name of readdirSync(directory)) remove(join(directory, name));
   };
-  const remove = async (path: string): Promise<void> => {
-    const info = await lstat(path);
+  const remove = (path: string): void => {
+    const info = lstatSync(path);
     if (info.dev !== rootDevice) return;
     if (info.isDirectory()) {
-      await removeChildren(path);
-      await rmdir(path);
+      removeChildren(path);
+      rmdirSync(path);
     } else {
-      await unlink(path);
+      unlinkSync(path);
     }
   };
   try {
-    await removeChildren(base);
+    removeChildren(base);
   } finally {
     closeSync(oldRoot.fd);
   }
   debug('initramfs contents deleted');
 }
 
-/** Makes `newRoot` "/"; the initramfs is left for deleteInitramfs(). */
+/** Makes `newRoot` "/"; the initramfs is left for deleteInitramfs(), or kept. */
 export function switchRoot(newRoot: string): OldRoot {
   moveMounts(newRoot);
   const oldRoot = { fd: openSync('/', fsConstants.O_RDONLY | fsConstants.O_DIRECTORY) };
