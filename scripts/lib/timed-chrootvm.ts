@@ -7,8 +7,13 @@ import { join } from 'node:path';
 import { projectRoot } from './artifacts.ts';
 
 const CHROOTVM = join(projectRoot, 'bin/chrootvm');
-/** After the limit chrootvm gets SIGINT (it stops its VM and cleans up), then SIGKILL. */
-const KILL_GRACE_MS = 5_000;
+/**
+ * After the limit chrootvm gets SIGINT twice: the first goes on to the command, the second stops
+ * the VM at once and cleans up. SIGKILL, which would leave the VM's processes and files behind, only
+ * if chrootvm is still there after that.
+ */
+const SECOND_SIGNAL_MS = 1_000;
+const KILL_GRACE_MS = 10_000;
 
 export interface ChrootvmRun {
   seconds: number;
@@ -31,10 +36,10 @@ export function runChrootvm(args: readonly string[], timeoutMs: number, input?: 
     child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
     let timedOut = false;
-    // SIGINT lets chrootvm stop its qemu and virtiofsd; SIGKILL would leave them running.
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGINT'), SECOND_SIGNAL_MS).unref();
       setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
     }, timeoutMs);
     let seconds = 0;
