@@ -68,22 +68,10 @@ async function loadMemo(directory: string): Promise<DigestMemo> {
 }
 
 /**
- * How many initrds the cache keeps, the most recently used: each is ~120 MB (~50 MB in lz4), and
- * every rebuilt init, updated kernel or set of extra modules makes a new one.
+ * How many initrds the cache keeps, the most recently used: each is ~50 MB, and every rebuilt init
+ * or updated kernel makes a new one.
  */
 export const KEPT_INITRDS = 8;
-/**
- * Below this much guest memory chrootvm's initrd is lz4, from it on uncompressed. Uncompressed, the
- * kernel only copies the initramfs instead of decoding it (under TCG 0.37 s against lz4's 0.52 s,
- * `make bench`), but holds 2.4x the bytes while it unpacks: the smallest --memory that boots is
- * 352M against lz4's 256M. The margin covers the larger initrds of --net, --overlay and --boot.
- */
-export const UNCOMPRESSED_MIN_MEMORY_MIB = 512;
-
-export function initrdCodec(memoryMiB: number): Codec {
-  return memoryMiB >= UNCOMPRESSED_MIN_MEMORY_MIB ? 'none' : 'lz4';
-}
-
 /** A finished cache entry: a key and a codec suffix (a file still being written has more after). */
 const INITRD_NAME = /^initrd-[0-9a-f]{32}\.cpio(\.[a-z0-9]+)?$/;
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import type { InitrdPlan } from '../../../../packer/index.ts';
-import { cacheDirectory, cachedInitrd, fileDigest, initrdCodec, KEPT_INITRDS, planKey, type DigestMemo } from '../../../../scripts/lib/initrd-cache.ts';
+import { cacheDirectory, cachedInitrd, fileDigest, KEPT_INITRDS, planKey, type DigestMemo } from '../../../../scripts/lib/initrd-cache.ts';
 import { fixtureModdir } from '../../../fixtures/kmod/fixture.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -25,10 +25,6 @@ test('cacheDirectory: XDG_CACHE_HOME, else HOME/.cache', () => {
   assert.equal(cacheDirectory({ XDG_CACHE_HOME: '/x' }), '/x/virtinitrd');
   assert.equal(cacheDirectory({ HOME: '/home/u' }), '/home/u/.cache/virtinitrd');
   assert.equal(cacheDirectory({ XDG_CACHE_HOME: '', HOME: '/home/u' }), '/home/u/.cache/virtinitrd');
-});
-
-test('initrdCodec: lz4 below 512 MiB of guest memory, uncompressed from 512 MiB on', () => {
-  assert.deepEqual([128, 352, 511, 512, 1024, 65536].map(initrdCodec), ['lz4', 'lz4', 'lz4', 'none', 'none', 'none']);
 });
 
 test('fileDigest trusts the memo only while inode, size and mtime are unchanged', withDir(async (dir) => {
