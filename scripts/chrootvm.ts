@@ -24,7 +24,7 @@ import { removeTree } from './lib/image/cache.ts';
 import type { ImageProcess } from './lib/image/manifest.ts';
 import { openImage } from './lib/image/open-image.ts';
 import { imageCommand, isBareShell } from './lib/image/process-command.ts';
-import { cacheDirectory, cachedInitrd } from './lib/initrd-cache.ts';
+import { cacheDirectory, cachedInitrd, CHROOTVM_CODEC } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
 import { resolveInRoot } from './lib/kernels.ts';
 import { decideBootOutcome, decideOutcome, EXIT_FAILURE, kernelLogSummary } from './lib/outcome.ts';
@@ -238,7 +238,7 @@ async function runChrootvm(options: ChrootvmOptions, argvBytes: readonly Buffer[
   const [initrd, pvh] = await Promise.all([
     options.initrd
       ? resolve(options.initrd)
-      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: extraModules(overlay?.config, published !== undefined, options.boot !== undefined) }, 'lz4', log).catch(
+      : cachedInitrd({ init: builtInit, ffiModule: builtFfiModule, moddir: kernel.moddir!, extraModules: extraModules(overlay?.config, published !== undefined, options.boot !== undefined) }, CHROOTVM_CODEC, log).catch(
           (cause: Error) => fail(`building the initrd: ${cause.message}`),
         ),
     extractVmlinux(kernel.kernel, cacheDirectory()),

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Codec } from '../../packer/compress.ts';
 import { chooseAccel } from '../lib/accel.ts';
 import { builtInit, projectRoot } from '../lib/artifacts.ts';
-import { cacheDirectory, initrdCodec } from '../lib/initrd-cache.ts';
+import { cacheDirectory, CHROOTVM_CODEC } from '../lib/initrd-cache.ts';
 import { pickKernel } from '../lib/kernels.ts';
 import { extractVmlinux } from '../lib/vmlinux.ts';
 import { smallestPassing, steps, type Probe } from './bisect.ts';
@@ -100,8 +100,8 @@ async function main(): Promise<void> {
   progress('building the floor initrd, the bare SEA and its initrd');
   const floor = await floorInitrd(builtInit, rootfs, kernel.moddir, directory);
   const bare = await bareSea(directory);
-  // Packed as chrootvm packs A's at this memory size, so that C differs from A only in the script.
-  const bareInitrd = await normalInitrd(bare.path, kernel.moddir, initrdCodec(MEMORY_MIB), directory);
+  // Packed as chrootvm packs A's, so that C differs from A only in the script.
+  const bareInitrd = await normalInitrd(bare.path, kernel.moddir, CHROOTVM_CODEC, directory);
   const vm: DirectVm = { kernel: pvh.path ?? kernel.kernel, rootfs, accel: accel.accel, memoryMiB: MEMORY_MIB, cpus: CPUS };
 
   const variants: Variant[] = [
@@ -238,7 +238,7 @@ async function main(): Promise<void> {
       summaryRow('C: /init started → power down', summarize(bareRuntime)),
     ]),
     CLOCK_NOTE,
-    `Initrd codecs (unpack in guest seconds and the boot's wall seconds with --debug, median of ${CODEC_BOOTS} boots, alternating; chrootvm picks ${initrdCodec(MEMORY_MIB)} at ${MEMORY_MIB}M)`,
+    `Initrd codecs (unpack in guest seconds and the boot's wall seconds with --debug, median of ${CODEC_BOOTS} boots, alternating; chrootvm's is ${CHROOTVM_CODEC})`,
     renderTable(
       ['codec', 'MiB', 'unpack s', 'wall s', 'min memory'],
       codecResults.map((result) => [result.codec, mebibytes(result.bytes), seconds(result.unpackSeconds), seconds(result.wallSeconds), memoryColumn(result)]),
