@@ -13,14 +13,15 @@ const BOOT_LIMIT_MS = 60_000;
 type BootResult =
   | { kind: 'ok'; ms: number }
   | { kind: 'failed'; ms: number; why: string }
-  | { kind: 'hung' };
+  | { kind: 'hung'; why: string };
 
 async function boot(rootfs: string): Promise<BootResult> {
   const run = await runChrootvm([rootfs, 'true'], BOOT_LIMIT_MS);
   const ms = run.seconds * 1000;
-  if (run.timedOut) return { kind: 'hung' };
-  if (run.exitCode === 0) return { kind: 'ok', ms };
+  if (run.exitCode === 0 && !run.timedOut) return { kind: 'ok', ms };
+  // The kernel's last messages, for a hang: where the boot stopped.
   const output = `${run.stdout}${run.stderr}`.trim().split('\n').slice(-5).join('\n  ');
+  if (run.timedOut) return { kind: 'hung', why: output };
   return { kind: 'failed', ms, why: `${run.signal ? `killed by ${run.signal}` : `exit status ${run.exitCode}`}: ${output}` };
 }
 
@@ -43,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   for (let run = 1; run <= runs; run++) {
     const result = await boot(rootfs);
     if (result.kind === 'ok') times.push(result.ms);
-    else problems.push(result.kind === 'hung' ? `boot ${run}: hung (no result within ${BOOT_LIMIT_MS / 1000} s)` : `boot ${run}: failed after ${(result.ms / 1000).toFixed(2)} s, ${result.why}`);
+    else problems.push(result.kind === 'hung' ? `boot ${run}: hung (no result within ${BOOT_LIMIT_MS / 1000} s): ${result.why}` : `boot ${run}: failed after ${(result.ms / 1000).toFixed(2)} s, ${result.why}`);
     const shown = result.kind === 'hung' ? 'HUNG' : `${(result.ms / 1000).toFixed(2)} s${result.kind === 'failed' ? ' FAILED' : ''}`;
     process.stdout.write(`soak: boot ${run}/${runs}: ${shown}\n`);
   }

@@ -8,12 +8,16 @@ import { projectRoot } from './artifacts.ts';
 
 const CHROOTVM = join(projectRoot, 'bin/chrootvm');
 /**
- * After the limit chrootvm gets SIGINT twice: the first goes on to the command, the second stops
- * the VM at once and cleans up. SIGKILL, which would leave the VM's processes and files behind, only
- * if chrootvm is still there after that.
+ * chrootvm's own --timeout is the limit: it stops the VM, exits 124 and shows the kernel's last
+ * messages, which say where a hung boot stopped. Should chrootvm itself not end, it gets SIGINT
+ * twice this long after the limit (the first goes on to the command, the second stops the VM at
+ * once and cleans up), and SIGKILL, which would leave the VM's processes and files behind, only
+ * if it is still there after that.
  */
+const BACKSTOP_MS = 15_000;
 const SECOND_SIGNAL_MS = 1_000;
 const KILL_GRACE_MS = 10_000;
+const CHROOTVM_TIMED_OUT = /^chrootvm: timed out after /m;
 
 export interface ChrootvmRun {
   seconds: number;
@@ -21,15 +25,16 @@ export interface ChrootvmRun {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-  /** It was still running after the limit and was stopped. */
+  /** It was still running after the limit and was stopped (by its own --timeout, or by us). */
   timedOut: boolean;
 }
 
-/** `input`, when given, is chrootvm's stdin (else /dev/null). */
+/** `input`, when given, is chrootvm's stdin (else /dev/null). ARGS with a --timeout of their own keep it. */
 export function runChrootvm(args: readonly string[], timeoutMs: number, input?: Buffer): Promise<ChrootvmRun> {
+  const limited = args.includes('--timeout') ? args : ['--timeout', String(Math.ceil(timeoutMs / 1000)), ...args];
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(CHROOTVM, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(CHROOTVM, limited, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     child.stdin?.end(input);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -41,13 +46,15 @@ export function runChrootvm(args: readonly string[], timeoutMs: number, input?: 
       child.kill('SIGINT');
       setTimeout(() => child.kill('SIGINT'), SECOND_SIGNAL_MS).unref();
       setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
-    }, timeoutMs);
+    }, timeoutMs + BACKSTOP_MS);
     let seconds = 0;
     child.once('error', reject);
     child.once('exit', () => (seconds = (performance.now() - started) / 1000));
     child.once('close', (exitCode, signal) => {
       clearTimeout(timer);
-      resolve({ seconds, exitCode, signal, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), timedOut });
+      const errors = Buffer.concat(stderr).toString();
+      timedOut ||= exitCode === 124 && CHROOTVM_TIMED_OUT.test(errors);
+      resolve({ seconds, exitCode, signal, stdout: Buffer.concat(stdout).toString(), stderr: errors, timedOut });
     });
   });
 }
