@@ -35,6 +35,18 @@ export const skipWithoutQemu: string | false = spawnSync('qemu-system-x86_64', [
 /** Generous: a TCG boot takes seconds, and CI machines are slower and noisier than ours. */
 export const VM_TEST_TIMEOUT_MS = 180_000;
 
+/**
+ * Every chrootvm a test starts gets this --timeout unless it names its own: a guest kernel that
+ * hangs under TCG (seen here: both vCPUs spinning after "IP idents hash table entries") then ends
+ * as exit 124 with the kernel's last messages, before the test's own limit, and leaves no VM
+ * running that would keep the test file from ever finishing.
+ */
+const RUN_LIMIT_SECONDS = VM_TEST_TIMEOUT_MS / 1000 - 30;
+
+export function withRunLimit(args: readonly string[]): string[] {
+  return args.includes('--timeout') ? [...args] : ['--timeout', String(RUN_LIMIT_SECONDS), ...args];
+}
+
 export function requireDemoRootfs(): string {
   if (!existsSync(join(DEMO_ROOTFS, 'bin/busybox'))) {
     throw new Error(`${DEMO_ROOTFS} is missing: run \`make demo-rootfs\` (make test does)`);
@@ -65,7 +77,7 @@ export interface ChrootvmOptions {
 }
 
 export function startChrootvm(args: readonly string[], options: ChrootvmOptions = {}): Running {
-  return startProcess(CHROOTVM, args, chrootvmEnv(options.env), options.stdin ?? 'ignore', options.cwd);
+  return startProcess(CHROOTVM, withRunLimit(args), chrootvmEnv(options.env), options.stdin ?? 'ignore', options.cwd);
 }
 
 function startProcess(program: string, args: readonly string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe', cwd = ROOT): Running {
@@ -130,7 +142,7 @@ export async function typeIntoShell(child: ChildProcessByStdio<Writable, Readabl
  * root prompt shows (typeIntoShell).
  */
 export function chrootvmOnTerminal(args: readonly string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; output: string }> {
-  const line = [CHROOTVM, ...args].map((word) => `'${word}'`).join(' ');
+  const line = [CHROOTVM, ...withRunLimit(args)].map((word) => `'${word}'`).join(' ');
   const child = spawn('script', ['-qec', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: chrootvmEnv(env) });
   return typeIntoShell(child, input);
 }

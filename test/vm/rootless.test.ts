@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createAccount, installProject, type Account } from '../../scripts/lib/throwaway-account.ts';
 import { gatherRootlessFacts, subordinateRanges, userNamespacesRefused } from '../../scripts/lib/user-namespace.ts';
 import { tarOf, type FixtureEntry } from '../unit/scripts/lib/image/fixtures.ts';
-import { processesMentioning, requireDemoRootfs, ROOT, skipWithoutQemu, TEST_TMP, typeIntoShell, VM_TEST_TIMEOUT_MS, watch } from './harness.ts';
+import { processesMentioning, requireDemoRootfs, ROOT, skipWithoutQemu, TEST_TMP, typeIntoShell, VM_TEST_TIMEOUT_MS, watch, withRunLimit } from './harness.ts';
 
 const notRoot = process.getuid?.() !== 0 ? 'making a throwaway account needs root (as CI runs)' : false;
 // A host whose kernel gives no ordinary user a user namespace (a chroot, a sysctl) cannot run this
@@ -43,7 +43,8 @@ describe('as an ordinary user', vm, () => {
     return path;
   };
   const tmpdirOf = (account: Account) => join(account.home, 'tmp');
-  const runAs = (account: Account, argv: readonly string[]) => account.run(argv, { cwd: account.home, tmpdir: tmpdirOf(account) });
+  const runAs = (account: Account, argv: readonly string[]) =>
+    account.run(argv[0] === chrootvm() ? [argv[0], ...withRunLimit(argv.slice(1))] : argv, { cwd: account.home, tmpdir: tmpdirOf(account) });
   /** What a run left in its TMPDIR, and processes naming it. */
   const leftBehind = (account: Account) => [...readdirSync(tmpdirOf(account)), ...processesMentioning(tmpdirOf(account))];
 
