@@ -29,9 +29,14 @@ export interface ChrootvmRun {
   timedOut: boolean;
 }
 
-/** `input`, when given, is chrootvm's stdin (else /dev/null). ARGS with a --timeout of their own keep it. */
+/** chrootvm's ARGS with `--timeout SECONDS` first, unless they name a --timeout of their own. */
+export function withTimeout(args: readonly string[], seconds: number): string[] {
+  return args.includes('--timeout') ? [...args] : ['--timeout', String(seconds), ...args];
+}
+
+/** `input`, when given, is chrootvm's stdin (else /dev/null). */
 export function runChrootvm(args: readonly string[], timeoutMs: number, input?: Buffer): Promise<ChrootvmRun> {
-  const limited = args.includes('--timeout') ? args : ['--timeout', String(Math.ceil(timeoutMs / 1000)), ...args];
+  const limited = withTimeout(args, Math.ceil(timeoutMs / 1000));
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(CHROOTVM, limited, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });

@@ -19,6 +19,7 @@ import { Cleanup } from '../../scripts/lib/cleanup.ts';
 import { cacheDirectory, cachedInitrd } from '../../scripts/lib/initrd-cache.ts';
 import { pickKernel } from '../../scripts/lib/kernels.ts';
 import { makeRunDirectory } from '../../scripts/lib/run-directory.ts';
+import { withTimeout } from '../../scripts/lib/timed-chrootvm.ts';
 import { runVm } from '../../scripts/lib/vm.ts';
 import { extractVmlinux } from '../../scripts/lib/vmlinux.ts';
 import { DEMO_ROOTFS } from '../demo.ts';
@@ -44,7 +45,7 @@ export const VM_TEST_TIMEOUT_MS = 180_000;
 const RUN_LIMIT_SECONDS = VM_TEST_TIMEOUT_MS / 1000 - 30;
 
 export function withRunLimit(args: readonly string[]): string[] {
-  return args.includes('--timeout') ? [...args] : ['--timeout', String(RUN_LIMIT_SECONDS), ...args];
+  return withTimeout(args, RUN_LIMIT_SECONDS);
 }
 
 export function requireDemoRootfs(): string {
