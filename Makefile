@@ -14,6 +14,9 @@ PKGDIR ?= $(PREFIX)/lib/virtinitrd
 LIBDIR ?= /usr/lib
 DESTDIR ?=
 
+# A recipe that fails midway (the SEA built, its ICU data not yet dropped) leaves no target behind.
+.DELETE_ON_ERROR:
+
 .PHONY: all deps vendor demo demo-rootfs debian-rootfs debian-systemd-rootfs test typecheck unit-test vm-test bench install clean
 
 all: build/init build/ffi-rs.node
@@ -41,8 +44,10 @@ build/node-stripped: $(NODE)
 
 # Node's own SEA build, as sea-config.json says: the bundle on the stripped runtime, no snapshot (one
 # made on the build host fails in the guest, whose CPU features differ), no code cache (no faster there).
-build/init: build/init.cjs build/node-stripped sea-config.json
+# Then without the runtime's ICU data: a quarter of the initramfs the guest unpacks, unused by the init.
+build/init: build/init.cjs build/node-stripped sea-config.json packer/elf/icu-data.ts scripts/drop-icu-data.ts
 	$(NODE) --build-sea sea-config.json >/dev/null
+	$(NODE) scripts/drop-icu-data.ts $@ >/dev/null
 
 build/ffi-rs.node: $(FFI_MODULE)
 	@mkdir -p build

@@ -1,5 +1,5 @@
 // Compression of the finished cpio in the formats the kernel's initramfs unpacker reads. Levels are
-// chosen for an archive of ~100 MB (mostly the node binary) that is built once and unpacked by every
+// chosen for an archive of ~90 MB (mostly the node binary) that is built once and unpacked by every
 // boot: the kernel's decompression speed does not depend on the level, so the level only trades build
 // time for size. Measured on a 32 MB slice of node on 2 cores: gzip -9 takes twice as long as -6 for
 // 0.5% less; zstd -19 takes 27x as long as -9 for 10% less; lz4 -9 (HC) is 21% smaller than -1 for

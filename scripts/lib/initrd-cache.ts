@@ -68,14 +68,15 @@ async function loadMemo(directory: string): Promise<DigestMemo> {
 }
 
 /**
- * How many initrds the cache keeps, the most recently used: each is ~50 MB, and every rebuilt init
+ * How many initrds the cache keeps, the most recently used: each is ~36 MB, and every rebuilt init
  * or updated kernel makes a new one.
  */
 export const KEPT_INITRDS = 8;
 /**
  * The codec of chrootvm's initrds. Uncompressed, the kernel unpacks the initramfs 0.13 s sooner
  * under TCG, but qemu loads 2.4x the bytes: over 12 alternating boots the wall times were equal
- * (3.55 s against 3.59 s), while lz4 boots in 256M (uncompressed: 352M) and caches 50 MB, not 120.
+ * (3.55 s against 3.59 s), while lz4 booted in 256M (uncompressed: 352M) and cached 50 MB, not 120
+ * (measured while the runtime still held its ICU data).
  */
 export const CHROOTVM_CODEC: Codec = 'lz4';
 

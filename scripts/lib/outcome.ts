@@ -48,7 +48,7 @@ export function decideOutcome(end: RunEnd): Outcome {
     case 'guest-shutdown':
       return { exitCode: 0 };
     case 'guest-reset': {
-      // Unpacking the ~100 MB initramfs is where a small --memory runs out.
+      // Unpacking the ~90 MB initramfs is where a small --memory runs out.
       const outOfMemory = /Out of memory|deadlocked on memory|Initramfs unpacking failed/.test(end.kernelLogTail);
       const hint = outOfMemory ? ': the guest ran out of memory (try a larger --memory)' : ' (a kernel panic, or its init died)';
       return { exitCode: EXIT_FAILURE, message: withKernelLog(`the guest reset without reporting a status${hint}`, end.kernelLogTail) };

@@ -63,8 +63,8 @@ const CPU_MODEL: Record<Accel, string> = { kvm: 'host', tcg: 'max,erms=off,fsrm=
  * - cryptomgr.notests: the other boot-time crypto self-tests (~0.15 s under TCG), the upstream
  *   default (CONFIG_CRYPTO_MANAGER_DISABLE_TESTS); ignored in FIPS mode, which always tests.
  * - rootfstype=ramfs: without root= the initramfs is a tmpfs capped at half the RAM, and the
- *   unpacked init (~116 MB, mostly the Node runtime) does not fit that cap below ~336M; ramfs has
- *   no cap, so 256M boots.
+ *   unpacked initramfs (~87 MiB, mostly the Node runtime) fits that cap only with twice its size
+ *   and more; ramfs has no cap, so 224M boots.
  */
 const KERNEL_PARAMETERS = ['initcall_blacklist=crypto_kdf108_init', 'cryptomgr.notests', 'rootfstype=ramfs'];
 /**
@@ -136,7 +136,7 @@ export function qemuArgv(input: VmPlanInput): string[] {
   ];
 }
 
-// Below this the initramfs (node alone is ~100 MB unpacked) does not fit.
+// Below this the initramfs (the init alone is ~84 MB unpacked) does not fit.
 const MIN_MEMORY_MIB = 128;
 const UNIT_MIB: Record<string, number> = { '': 1, m: 1, mib: 1, g: 1024, gib: 1024 };
 
