@@ -47,7 +47,7 @@ export async function floorInitrd(init: string, rootfs: string, moddir: string, 
 }
 
 /** C's /init: a SEA built the way the Makefile builds build/init, around the bare script. */
-export async function bareSea(directory: string): Promise<{ path: string; strippedRuntimeBytes: number }> {
+export async function bareSea(directory: string): Promise<{ path: string; strippedRuntimeBytes: number; icuDataBytes: number }> {
   const script = join(directory, 'bare-init.cjs');
   const path = join(directory, 'bare-init');
   await writeFile(script, bareInitScript(initrdPaths.ffiModule));

@@ -211,6 +211,7 @@ async function main(): Promise<void> {
 
   const sizes = {
     strippedRuntimeBytes: bare.strippedRuntimeBytes,
+    icuDataBytes: bare.icuDataBytes,
     uncompressedInitrdBytes: codecResults.find((result) => result.codec === 'none')!.bytes,
   };
   const wallSummaries = { A: summarize(wall.A), B: summarize(wall.B), C: summarize(wall.C) };
