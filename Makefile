@@ -45,7 +45,7 @@ build/node-stripped: $(NODE)
 # Node's own SEA build, as sea-config.json says: the bundle on the stripped runtime, no snapshot (one
 # made on the build host fails in the guest, whose CPU features differ), no code cache (no faster there).
 # Then without the runtime's ICU data: a quarter of the initramfs the guest unpacks, unused by the init.
-build/init: build/init.cjs build/node-stripped sea-config.json packer/elf/icu-data.ts scripts/drop-icu-data.ts
+build/init: build/init.cjs build/node-stripped sea-config.json packer/elf/icu-data.ts scripts/drop-icu-data.ts scripts/lib/sea-build.ts
 	$(NODE) --build-sea sea-config.json >/dev/null
 	$(NODE) scripts/drop-icu-data.ts $@ >/dev/null
 

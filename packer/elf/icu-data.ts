@@ -110,7 +110,7 @@ export function dropIcuData(elf: Buffer, name: string): IcuDataCut {
 
   const split = headers.findIndex((h) => h.type === PT_LOAD && h.vaddr <= icu.vaddr && icu.vaddr + icu.size <= h.vaddr + h.filesz);
   const load = headers[split];
-  if (!load) throw new Error(`${name}: ${icu.symbol} is not inside one PT_LOAD segment`);
+  if (!load) throw new Error(`${name}: ${icu.symbol} is not inside one PT_LOAD segment (dropped already?)`);
   const gapStart = pageUp(icu.vaddr + ICU_HEADER_BYTES);
   const gapEnd = pageDown(icu.vaddr + icu.size);
   if (gapEnd <= gapStart) throw new Error(`${name}: ${icu.symbol} is only ${icu.size} bytes: nothing to drop`);

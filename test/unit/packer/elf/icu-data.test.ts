@@ -108,6 +108,7 @@ const failures: Array<{ name: string; elf: () => Buffer; message: RegExp }> = [
   { name: 'ICU data smaller than a page', elf: () => sampleElf({ icuSize: 0x400 }), message: /^sample: icudt78_dat is only 1024 bytes: nothing to drop$/ },
   { name: 'no room for a program header', elf: () => sampleElf({ tableFollowedBy: 0x7f }), message: /^sample: no room after the program header table \(offset 24576\) for one more entry$/ },
   { name: 'not ELF', elf: () => Buffer.from('#!/bin/sh\n'), message: /^sample: not an ELF64 little-endian file$/ },
+  { name: 'the data dropped already', elf: () => dropIcuData(sampleElf(), 'sample').bytes, message: /^sample: icudt78_dat is not inside one PT_LOAD segment \(dropped already\?\)$/ },
 ];
 for (const { name, elf, message } of failures) {
   test(`dropIcuData: ${name} is an error that says so`, () => {
