@@ -4,6 +4,7 @@
  * `debug` is only known once /proc/cmdline has been read, so debug lines are held until then.
  */
 import { writeSync } from 'node:fs';
+import { monotonicMs } from './clock.ts';
 
 let verbose: boolean | undefined;
 let held: string[] = [];
@@ -15,12 +16,8 @@ export function setVerbose(enabled: boolean): void {
   held = [];
 }
 
-export function secondsSinceBoot(): number {
-  return Number(process.hrtime.bigint() / 1000n) / 1e6;
-}
-
 function line(text: string): string {
-  return `[${secondsSinceBoot().toFixed(6).padStart(13)}] init: ${text}\n`;
+  return `[${(monotonicMs() / 1000).toFixed(6).padStart(13)}] init: ${text}\n`;
 }
 
 function write(text: string): void {

@@ -4,6 +4,7 @@
  */
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { monotonicMs } from './clock.ts';
 import { debug, warn } from './log.ts';
 import { errnoOf } from './sys/errors.ts';
 import { finitModule } from './sys/libc.ts';
@@ -33,14 +34,14 @@ export function loadModules(directory: string): ModuleLoadResult {
     throw cause;
   }
   for (const name of loadOrder(names)) {
-    const started = performance.now();
+    const started = monotonicMs();
     const path = join(directory, name);
     let fd: number | undefined;
     try {
       fd = openSync(path, 'r');
       finitModule(fd, name);
       result.loaded.push(name);
-      debug(`module ${name} loaded in ${(performance.now() - started).toFixed(1)} ms`);
+      debug(`module ${name} loaded in ${(monotonicMs() - started).toFixed(1)} ms`);
     } catch (cause) {
       const errno = errnoOf(cause) ?? String(cause);
       // EEXIST: loaded already, or built into this kernel under the same name.

@@ -5,6 +5,7 @@
  * hostname, without writing into the root, which may be read-only or the host's own tree.
  */
 import { readdirSync } from 'node:fs';
+import { monotonicMs } from './clock.ts';
 import type { NetConfig } from './cmdline.ts';
 import { provideEtcFile } from './etc-files.ts';
 import { debug } from './log.ts';
@@ -16,11 +17,11 @@ const INTERFACE_TIMEOUT_MS = 10_000;
 const INTERFACE_POLL_MS = 10;
 
 function firstInterface(): string {
-  const deadline = performance.now() + INTERFACE_TIMEOUT_MS;
+  const deadline = monotonicMs() + INTERFACE_TIMEOUT_MS;
   for (;;) {
     const name = readdirSync('/sys/class/net').filter((entry) => entry !== 'lo').sort()[0];
     if (name !== undefined) return name;
-    if (performance.now() >= deadline) throw new Error(`no network interface appeared within ${INTERFACE_TIMEOUT_MS / 1000} s (module virtio_net not loaded?)`);
+    if (monotonicMs() >= deadline) throw new Error(`no network interface appeared within ${INTERFACE_TIMEOUT_MS / 1000} s (module virtio_net not loaded?)`);
     sleepSync(INTERFACE_POLL_MS);
   }
 }

@@ -6,6 +6,7 @@
  * its changes there.
  */
 import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { monotonicMs } from './clock.ts';
 import type { OverlayConfig } from './cmdline.ts';
 import { debug } from './log.ts';
 import { mountShare } from './shares.ts';
@@ -26,7 +27,7 @@ const DISK_POLL_MS = 10;
 
 /** The block device whose virtio serial is `serial`, waiting for it to appear. */
 function findDisk(serial: string): string {
-  const deadline = performance.now() + DISK_TIMEOUT_MS;
+  const deadline = monotonicMs() + DISK_TIMEOUT_MS;
   for (;;) {
     for (const name of readdirSync('/sys/block')) {
       const found = (() => {
@@ -38,7 +39,7 @@ function findDisk(serial: string): string {
       })();
       if (found) return `/dev/${name}`;
     }
-    if (performance.now() >= deadline) {
+    if (monotonicMs() >= deadline) {
       throw new Error(`no virtio disk with serial "${serial}" appeared within ${DISK_TIMEOUT_MS / 1000} s (module virtio_blk not loaded?)`);
     }
     sleepSync(DISK_POLL_MS);

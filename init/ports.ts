@@ -4,6 +4,7 @@
  * open only once at a time (EBUSY).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { monotonicMs } from './clock.ts';
 import { PORTS, type PortRole } from './control-protocol.ts';
 import { sleepSync } from './sleep.ts';
 
@@ -33,12 +34,12 @@ function presentPorts(): Map<string, string> {
 
 /** The device paths of the ports with these roles, waiting for each to appear (and its /dev node). */
 export function findPorts<Role extends PortRole>(roles: readonly Role[], timeoutMs = PORT_TIMEOUT_MS): Record<Role, string> {
-  const deadline = performance.now() + timeoutMs;
+  const deadline = monotonicMs() + timeoutMs;
   for (;;) {
     const present = presentPorts();
     const missing = roles.filter((role) => !existsSync(present.get(PORTS[role]) ?? '/nonexistent'));
     if (missing.length === 0) return Object.fromEntries(roles.map((role) => [role, present.get(PORTS[role])!])) as Record<Role, string>;
-    if (performance.now() >= deadline) {
+    if (monotonicMs() >= deadline) {
       const names = missing.map((role) => PORTS[role]).join(', ');
       const seen = [...present.keys()].join(', ') || 'none';
       throw new Error(`virtio-serial port ${names} did not appear within ${timeoutMs / 1000} s (ports present: ${seen}; module virtio_console loaded?)`);
