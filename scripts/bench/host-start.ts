@@ -3,9 +3,9 @@
  * A stand-in qemu-system-x86_64 first on PATH writes the time it was exec'd and exits, so no VM
  * runs; the rest of chrootvm (launcher, Node, planning, virtiofsd and its view) is the real one.
  * Variants, alternated: the checkout's command with its memos removed before each run (the initrd
- * plan and virtiofsd's flavour worked out again, as before they were remembered; in a cache of its
- * own, so the other variants keep theirs), the checkout's command, and an installed copy (make
- * install: the bundled command).
+ * plan, virtiofsd's flavour and the kernel's hash worked out again, as before they were remembered;
+ * in a cache of its own, so the other variants keep theirs), the checkout's command, and an
+ * installed copy (make install: the bundled command).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { pinnedNode, projectRoot } from '../lib/artifacts.ts';
 import { cacheDirectory } from '../lib/initrd-cache.ts';
 import { installProject } from '../lib/throwaway-account.ts';
+import { VMLINUX_NAMES_MEMO } from '../lib/vmlinux.ts';
 import { summarize, type Summary } from './stats.ts';
 
 export interface HostStartResult {
@@ -23,8 +24,8 @@ export interface HostStartResult {
   installed: Summary;
 }
 
-/** The memos a run keeps in the cache (initrd-memo.ts, virtiofsd.ts). */
-const MEMOS = ['initrds.json', 'virtiofsd.json'];
+/** The memos a run keeps in the cache (initrd-memo.ts, virtiofsd.ts, vmlinux.ts). */
+const MEMOS = ['initrds.json', 'virtiofsd.json', VMLINUX_NAMES_MEMO];
 
 function run(program: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { pipeThrough } from '../../../../packer/compress.ts';
 import { encodeNote } from '../../packer/elf/encode-note.ts';
-import { extractVmlinux, findPayload, hasPvhEntry, KEPT_VMLINUXES, pvhProblem } from '../../../../scripts/lib/vmlinux.ts';
+import { extractVmlinux, findPayload, hasPvhEntry, KEPT_VMLINUXES, pvhProblem, VMLINUX_NAMES_MEMO } from '../../../../scripts/lib/vmlinux.ts';
 import type { Payload, PayloadCodec } from '../../../../scripts/lib/vmlinux.ts';
 import { demoKernel, noDemoKernel } from '../../../demo.ts';
 
@@ -199,7 +199,7 @@ for (const [codec, compress] of COMPRESSORS) {
     assert.equal(result.path, expectedPath);
     assert.match(result.reason, new RegExp(`^extracted the ${codec} payload of ${kernel} to ${expectedPath} in \\d+\\.\\d s$`));
     assert.deepEqual(await readFile(expectedPath), vmlinux);
-    assert.deepEqual(await readdir(cache), [`vmlinux-${sha32(image)}`]);
+    assert.deepEqual((await readdir(cache)).sort(), [`vmlinux-${sha32(image)}`, VMLINUX_NAMES_MEMO]);
   }));
 }
 
@@ -217,7 +217,7 @@ test('extractVmlinux: a hit marks the vmlinux used; an extraction keeps the KEPT
   await writeFile(kernel, image);
   const result = await extractVmlinux(kernel, cache);
   assert.match(result.reason, new RegExp(`; removed the least recently used ${join(cache, old(0))}$`));
-  const kept = [`vmlinux-${sha32(image)}`, ...[...Array(KEPT_VMLINUXES).keys()].slice(1).map(old), `${old(99)}.no-pvh`];
+  const kept = [`vmlinux-${sha32(image)}`, ...[...Array(KEPT_VMLINUXES).keys()].slice(1).map(old), `${old(99)}.no-pvh`, VMLINUX_NAMES_MEMO];
   assert.deepEqual((await readdir(cache)).sort(), kept.sort());
   await utimes(result.path!, 500, 500);
   assert.deepEqual(await extractVmlinux(kernel, cache), { path: result.path, reason: `${result.path} (cached)` });
@@ -231,7 +231,44 @@ test('extractVmlinux: a kernel without PVH is refused once and remembered', () =
   const reason = `${kernel}: decompressed gzip payload: no PVH entry (no XEN_ELFNOTE_PHYS32_ENTRY note; CONFIG_PVH is off); booting the bzImage`;
   assert.deepEqual(await extractVmlinux(kernel, dir), { reason });
   assert.deepEqual(await extractVmlinux(kernel, dir), { reason: `${reason} (cached)` });
-  assert.deepEqual((await readdir(dir)).sort(), ['bzImage', `vmlinux-${sha32(image)}.no-pvh`]);
+  assert.deepEqual((await readdir(dir)).sort(), ['bzImage', `vmlinux-${sha32(image)}.no-pvh`, VMLINUX_NAMES_MEMO]);
+}));
+
+test('extractVmlinux: a bzImage is hashed again only once it is another file (inode, size or mtime)', () => withCache(async (dir) => {
+  const image = bzImage(zlib.gzipSync(elf([...OTHERS, PVH])));
+  const kernel = join(dir, 'bzImage');
+  // Whole seconds: a time utimes can set back exactly.
+  const mtime = 1_700_000_000;
+  await writeFile(kernel, image);
+  await utimes(kernel, mtime, mtime);
+  const cache = join(dir, 'cache');
+  const first = await extractVmlinux(kernel, cache);
+  assert.equal(first.path, join(cache, `vmlinux-${sha32(image)}`), first.reason);
+  // Other bytes (past the payload) behind the same inode, size and mtime: the remembered name stands, unread.
+  const changed = Buffer.from(image);
+  changed[changed.length - 1] = 1;
+  await writeFile(kernel, changed);
+  await utimes(kernel, mtime, mtime);
+  assert.deepEqual(await extractVmlinux(kernel, cache), { path: first.path, reason: `${first.path} (cached)` });
+  // A new mtime: hashed again, a vmlinux of its own.
+  await utimes(kernel, mtime + 1, mtime + 1);
+  const second = await extractVmlinux(kernel, cache);
+  assert.equal(second.path, join(cache, `vmlinux-${sha32(changed)}`), second.reason);
+  const memo = JSON.parse(await readFile(join(cache, VMLINUX_NAMES_MEMO), 'utf8'));
+  assert.deepEqual(Object.keys(memo), [kernel]);
+  assert.equal(memo[kernel].name, `vmlinux-${sha32(changed)}`);
+}));
+
+test('extractVmlinux: a remembered name whose vmlinux was pruned is extracted again', () => withCache(async (dir) => {
+  const image = bzImage(zlib.gzipSync(elf([...OTHERS, PVH])));
+  const kernel = join(dir, 'bzImage');
+  await writeFile(kernel, image);
+  const cache = join(dir, 'cache');
+  const first = await extractVmlinux(kernel, cache);
+  await rm(first.path!);
+  const again = await extractVmlinux(kernel, cache);
+  assert.equal(again.path, first.path);
+  assert.match(again.reason, /^extracted the gzip payload of /);
 }));
 
 const REFUSED: Array<[string, () => Buffer, (kernel: string) => string]> = [
@@ -257,7 +294,7 @@ for (const [name, image, reason] of REFUSED) {
 
 test('extractVmlinux on a missing file: a reason, no throw', async () => {
   assert.deepEqual(await extractVmlinux('/nonexistent/vmlinuz', '/nonexistent/cache'), {
-    reason: "/nonexistent/vmlinuz: no vmlinux extracted: ENOENT: no such file or directory, open '/nonexistent/vmlinuz'",
+    reason: "/nonexistent/vmlinuz: no vmlinux extracted: ENOENT: no such file or directory, stat '/nonexistent/vmlinuz'",
   });
 });
 
