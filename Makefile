@@ -32,20 +32,31 @@ node_modules/.installed: package.json package-lock.json scripts/install-deps.sh
 
 $(NODE) $(FFI_MODULE): node_modules/.installed
 
+ESBUILD := npx esbuild --bundle --platform=node --format=cjs --target=node26 --minify --legal-comments=none --log-level=warning
+
+# The init's bundle, and the SEA's main that runs it with its code cache (init/code-cache.ts).
 build/init.cjs: $(INIT_SOURCES) node_modules/.installed
 	@mkdir -p build
-	npx esbuild init/main.ts --bundle --platform=node --format=cjs --target=node26 --minify \
-		--legal-comments=none --log-level=warning --outfile=$@
+	$(ESBUILD) init/main.ts --outfile=$@
+
+build/sea-main.cjs: $(INIT_SOURCES) node_modules/.installed
+	@mkdir -p build
+	$(ESBUILD) init/sea-main.ts --outfile=$@
+
+# Every function of the bundle compiled; the fixed seed makes the bytes the same every build.
+build/init.code-cache: build/init.cjs scripts/build-code-cache.ts init/code-cache.ts scripts/lib/atomic-write.ts
+	$(NODE) --random-seed=1 scripts/build-code-cache.ts build/init.cjs $@
 
 # The runtime the init runs on: the pinned one, stripped (strip rewrites a file, so before the blob).
 build/node-stripped: $(NODE)
 	@mkdir -p build
 	strip --strip-all -o $@ $(NODE)
 
-# Node's own SEA build, as sea-config.json says: the bundle on the stripped runtime, no snapshot (one
-# made on the build host fails in the guest, whose CPU features differ), no code cache (no faster there).
-# Then without the runtime's ICU data: a quarter of the initramfs the guest unpacks, unused by the init.
-build/init: build/init.cjs build/node-stripped sea-config.json packer/elf/icu-data.ts scripts/drop-icu-data.ts scripts/lib/sea-build.ts
+# Node's own SEA build, as sea-config.json says: the SEA's main and, as assets, the bundle and its
+# code cache, on the stripped runtime; no snapshot (one made on the build host fails in the guest,
+# whose CPU features differ). Then without the runtime's ICU data: a quarter of the initramfs the
+# guest unpacks, unused by the init.
+build/init: build/sea-main.cjs build/init.cjs build/init.code-cache build/node-stripped sea-config.json packer/elf/icu-data.ts scripts/drop-icu-data.ts scripts/lib/sea-build.ts
 	$(NODE) --build-sea sea-config.json >/dev/null
 	$(NODE) scripts/drop-icu-data.ts $@ >/dev/null
 

@@ -1,9 +1,10 @@
 /**
  * A Node single executable application from one CommonJS script, configured as the init is
- * (sea-config.json: the stripped runtime as `executable`, no snapshot, no code cache), built by
- * Node's own `node --build-sea`, then without the runtime's ICU data (packer/elf/icu-data.ts). The
- * Makefile builds the init from sea-config.json itself and drops the data with scripts/drop-icu-data.ts;
- * the benchmark builds its bare SEA here, with its own `main` and `output`.
+ * (sea-config.json: the stripped runtime as `executable`, no snapshot) but without its assets (the
+ * init's bundle and code cache), built by Node's own `node --build-sea`, then without the runtime's
+ * ICU data (packer/elf/icu-data.ts). The Makefile builds the init from sea-config.json itself and
+ * drops the data with scripts/drop-icu-data.ts; the benchmark builds its bare SEA here, with its own
+ * `main` and `output`.
  */
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -14,7 +15,8 @@ import { pinnedNode, projectRoot } from './artifacts.ts';
 
 /** Builds `output` from the script `main`; returns the size of the stripped runtime it is built on and of the ICU data dropped. */
 export async function buildSea(main: string, output: string): Promise<{ strippedRuntimeBytes: number; icuDataBytes: number }> {
-  const config = JSON.parse(await readFile(join(projectRoot, 'sea-config.json'), 'utf8')) as { executable: string };
+  // One script: the init's assets stay out.
+  const { assets: _initAssets, ...config } = JSON.parse(await readFile(join(projectRoot, 'sea-config.json'), 'utf8')) as { executable: string; assets?: unknown };
   const executable = resolve(projectRoot, config.executable);
   const strippedRuntimeBytes = await stat(executable).then((info) => info.size, () => {
     throw new Error(`${executable} not found: run make all (it strips the pinned runtime)`);

@@ -158,6 +158,18 @@ describe('init: the system it leaves to the command', () => {
   });
 });
 
+describe('init: a plain boot says nothing it should not', () => {
+  // A warning here is a build or packing defect that costs every boot: a code cache V8 rejected
+  // (init/sea-main.ts), a module that failed to load, a mount that went wrong.
+  test('--debug shows the init\'s steps and not one warning or error', vm, async () => {
+    const result = await chrootvm(['--debug', requireDemoRootfs(), 'true']);
+    assert.equal(result.status, 0, result.stderr);
+    const output = result.stdout + result.stderr;
+    assert.match(output, /init: step: switch root/);
+    assert.deepEqual(output.split('\n').filter((line) => /init: (warning|error):/.test(line)), []);
+  });
+});
+
 const ARGS = ['a b', '', 'é', 'l1\nl2', '"quoted" \'too\''];
 
 const COMMAND_SCRIPT = [
