@@ -109,7 +109,8 @@ export function findProgram(name: Buffer, searchPath: string): { path: Buffer } 
   for (const directory of name.length === 0 ? [] : searchPath.split(':')) {
     const candidate = Buffer.concat([Buffer.from(`${directory || '.'}/`), name]);
     try {
-      if (!statSync(candidate).isFile()) continue;
+      // Most directories on the path lack the name: no error thrown for that (each one costs PID 1 ~5 ms under TCG).
+      if (!statSync(candidate, { throwIfNoEntry: false })?.isFile()) continue;
       accessSync(candidate, fsConstants.X_OK);
       return { path: candidate };
     } catch (cause) {
