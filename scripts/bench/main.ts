@@ -78,7 +78,11 @@ interface Variant {
 
 async function chrootvmOk(args: readonly string[], what: string): Promise<{ seconds: number; log: string }> {
   const run = await runChrootvm(args, BOOT_TIMEOUT_MS);
-  if (run.exitCode !== 0) throw new Error(`${what}: chrootvm ${args.join(' ')} exited with ${run.exitCode}: ${run.stderr.trim().split('\n').slice(-5).join('\n')}`);
+  if (run.exitCode !== 0) {
+    // With --debug the kernel's and the init's messages are on the console (stdout): where a boot stopped.
+    const tail = (text: string, lines: number) => text.trim().split('\n').slice(-lines).join('\n');
+    throw new Error(`${what}: chrootvm ${args.join(' ')} exited with ${run.exitCode}: ${tail(run.stderr, 5)}${run.stdout.trim() ? `\nits console's last lines:\n${tail(run.stdout, 20)}` : ''}`);
+  }
   return { seconds: run.seconds, log: run.stdout };
 }
 
