@@ -12,10 +12,9 @@
  * localeCompare), while what ICU carries in its code keeps working (case mapping, normalization,
  * Unicode properties in regular expressions, IDNA in URLs).
  */
-import { isElf64le, programHeaderTable } from './notes.ts';
+import { isElf64le, PHDR_SIZE, programHeaderTable } from './notes.ts';
 
 const PAGE = 0x1000;
-const PHDR_SIZE = 56;
 const SHDR_SIZE = 64;
 const SYM_SIZE = 24;
 const PT_LOAD = 1;

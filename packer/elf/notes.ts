@@ -5,7 +5,8 @@
  */
 
 export const ELF64_HEADER_SIZE = 64;
-const PHDR_SIZE = 56;
+/** One ELF64 program header table entry. */
+export const PHDR_SIZE = 56;
 const PT_NOTE = 4;
 
 export interface NoteSegment {

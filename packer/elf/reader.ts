@@ -1,6 +1,7 @@
 // A minimal ELF64 little-endian reader: just enough to find what a binary needs at run time
 // (PT_INTERP, the dynamic section) and to read one section by name (a kernel module's .modinfo).
 import { fstatSync, readSync } from 'node:fs';
+import { PHDR_SIZE } from './notes.ts';
 
 export type ElfInfo = {
   class: 64;
@@ -21,7 +22,6 @@ const SHN_XINDEX = 0xffff;
 
 const EI_NIDENT = 16;
 const EHDR_SIZE = 64;
-const PHDR_SIZE = 56;
 const SHDR_SIZE = 64;
 const DYN_SIZE = 16;
 
