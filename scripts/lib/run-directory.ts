@@ -5,7 +5,7 @@
  */
 import { lstat, mkdtemp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTree } from './image/cache.ts';
+import { removeTree } from './remove-tree.ts';
 import { processAlive } from './processes.ts';
 
 export async function makeRunDirectory(parent: string, prefix: string): Promise<string> {

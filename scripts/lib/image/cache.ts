@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheDirectory } from '../initrd-cache.ts';
 import { makeDirectory } from '../make-directory.ts';
 import { processAlive } from '../processes.ts';
+import { removeTree } from '../remove-tree.ts';
 import type { Digest } from './digest.ts';
 
 const TEMPORARY_PREFIX = '.tmp-';
@@ -31,27 +32,6 @@ export function temporaryName(entry: string, pid: number, random: string): strin
 export function temporaryOwner(name: string): number | undefined {
   const match = /^\.tmp-.+-(\d+)-[0-9a-f]+$/.exec(name);
   return match ? Number(match[1]) : undefined;
-}
-
-/**
- * Removes a tree even where its directories are read-only to us (an image's 0555 directories,
- * extracted by a non-root user).
- */
-export async function removeTree(path: string): Promise<void> {
-  try {
-    await rm(path, { recursive: true, force: true });
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code !== 'EACCES' && (cause as NodeJS.ErrnoException).code !== 'EPERM') throw cause;
-    await makeWritable(path);
-    await rm(path, { recursive: true, force: true });
-  }
-}
-
-async function makeWritable(directory: string): Promise<void> {
-  await chmod(directory, 0o700).catch(() => undefined);
-  for (const entry of await readdir(directory, { withFileTypes: true }).catch(() => [])) {
-    if (entry.isDirectory()) await makeWritable(join(directory, entry.name));
-  }
 }
 
 /** Removes the temporary directories of runs that are no longer alive; returns their names. */

@@ -12,7 +12,8 @@ import { basename, dirname, join } from 'node:path';
 import { errnoOf } from '../../../init/sys/errors.ts';
 import { leastRecentlyUsed, modified } from '../cache-lru.ts';
 import { processAlive } from '../processes.ts';
-import { removeTree, temporaryName } from './cache.ts';
+import { temporaryName } from './cache.ts';
+import { removeTree } from '../remove-tree.ts';
 import { claimTree, forgetUsers, inUse, usersDirectory } from './tree-users.ts';
 
 /**

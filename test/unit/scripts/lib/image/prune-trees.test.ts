@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { chmod, mkdir, mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeTree } from '../../../../../scripts/lib/image/cache.ts';
+import { removeTree } from '../../../../../scripts/lib/remove-tree.ts';
 import { pruneTrees } from '../../../../../scripts/lib/image/prune-trees.ts';
 import { resolveImage } from '../../../../../scripts/lib/image/resolve-image.ts';
 import { usersDirectory } from '../../../../../scripts/lib/image/tree-users.ts';

@@ -4,7 +4,7 @@ import { lstat, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
-import { removeTree } from '../../../../../scripts/lib/image/cache.ts';
+import { removeTree } from '../../../../../scripts/lib/remove-tree.ts';
 import { DigestMismatchError } from '../../../../../scripts/lib/image/digest.ts';
 import { ImageLimitError } from '../../../../../scripts/lib/image/limits.ts';
 import { NO_PROCESS } from '../../../../../scripts/lib/image/manifest.ts';
