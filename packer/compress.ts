@@ -5,9 +5,9 @@
 // 0.5% less; zstd -19 takes 27x as long as -9 for 10% less; lz4 -9 (HC) is 21% smaller than -1 for
 // under a second more.
 
-import { spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
+import { pipeThrough } from './pipe-through.ts'
 
 export const codecs = ['none', 'gzip', 'zstd', 'lz4', 'xz'] as const
 export type Codec = (typeof codecs)[number]
@@ -49,37 +49,6 @@ export async function compress(data: Buffer, codec: Codec): Promise<Buffer> {
       return pipeThrough(tool.argv, data, `install the Debian package ${tool.debianPackage}`)
     }
   }
-}
-
-/**
- * Runs argv[0] with stdin fed from `input` and resolves with everything it wrote to stdout; rejects
- * naming the command with its exit status (or signal) and stderr. `missingHint` is added to the
- * message when the command is not on PATH.
- */
-export function pipeThrough(argv: readonly string[], input: Uint8Array, missingHint = ''): Promise<Buffer> {
-  const [command, ...args] = argv
-  if (command === undefined) return Promise.reject(new Error('pipeThrough needs a command'))
-  const shown = argv.join(' ')
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    const stdout: Buffer[] = []
-    const stderr: Buffer[] = []
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      const hint = error.code === 'ENOENT' && missingHint !== '' ? `: ${missingHint}` : ''
-      reject(new Error(`${command} could not be run (${error.code ?? error.message})${hint}`, { cause: error }))
-    })
-    child.on('close', (status, signal) => {
-      if (status === 0) return resolve(Buffer.concat(stdout))
-      const how = signal === null ? `exited with status ${status}` : `was killed by ${signal}`
-      const text = Buffer.concat(stderr).toString().trim()
-      reject(new Error(`${shown} ${how}${text === '' ? '' : `: ${text}`}`))
-    })
-    // A command that fails early closes its stdin; the exit status above is the error to report.
-    child.stdin.on('error', () => {})
-    child.stdin.end(input)
-  })
 }
 
 // Magic numbers as the kernel's lib/decompress.c recognises them, plus the two cpio magics the kernel

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OverlayConfig } from '../../init/cmdline.ts';
-import { pipeThrough } from '../../packer/compress.ts';
+import { pipeThrough } from '../../packer/pipe-through.ts';
 import type { OverlayOptions } from './chrootvm-args.ts';
 import { makeDirectory } from './make-directory.ts';
 import { findOnPath, isExecutableFile, processAlive } from './processes.ts';

@@ -8,7 +8,7 @@
  */
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pipeThrough } from '../../packer/compress.ts';
+import { pipeThrough } from '../../packer/pipe-through.ts';
 import { dropIcuData, type IcuDataCut } from '../../packer/elf/icu-data.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { pinnedNode, projectRoot } from './artifacts.ts';

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import zlib from 'node:zlib'
-import { codecs, compress, detectCodec, pipeThrough } from '../../../packer/compress.ts'
+import { codecs, compress, detectCodec } from '../../../packer/compress.ts'
+import { pipeThrough } from '../../../packer/pipe-through.ts'
 import type { Codec } from '../../../packer/compress.ts'
 import { encodeNewc } from '../../../packer/cpio/newc.ts'
 
@@ -65,22 +66,6 @@ test('compress names the missing tool and its Debian package', async (t) => {
     process.env.PATH = savedPath
     rmSync(emptyPath, { recursive: true })
   }
-})
-
-test('pipeThrough reports the command, how it ended and its stderr', async (t) => {
-  const cases: { argv: string[]; message: string }[] = [
-    { argv: ['sh', '-c', 'cat >/dev/null; echo bad input >&2; exit 3'], message: 'sh -c cat >/dev/null; echo bad input >&2; exit 3 exited with status 3: bad input' },
-    { argv: ['sh', '-c', 'exit 1'], message: 'sh -c exit 1 exited with status 1' },
-    { argv: ['sh', '-c', 'kill -TERM $$'], message: 'sh -c kill -TERM $$ was killed by SIGTERM' },
-    { argv: ['no-such-command-here'], message: 'no-such-command-here could not be run (ENOENT)' },
-    { argv: [], message: 'pipeThrough needs a command' },
-  ]
-  for (const { argv, message } of cases) {
-    await t.test(message, () => assert.rejects(pipeThrough(argv, data), { message }))
-  }
-  await t.test('passes stdin to stdout', async () => {
-    assert.ok((await pipeThrough(['cat'], data)).equals(data))
-  })
 })
 
 test('detectCodec reads the magic and refuses what the kernel cannot unpack', async (t) => {
