@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
-import { pipeThrough } from '../../../../packer/compress.ts';
+import { pipeThrough } from '../../../../packer/pipe-through.ts';
 import { encodeNote } from '../../packer/elf/encode-note.ts';
-import { extractVmlinux, findPayload, hasPvhEntry, KEPT_VMLINUXES, pvhProblem, VMLINUX_NAMES_MEMO } from '../../../../scripts/lib/vmlinux.ts';
-import type { Payload, PayloadCodec } from '../../../../scripts/lib/vmlinux.ts';
+import { extractVmlinux, KEPT_VMLINUXES, VMLINUX_NAMES_MEMO } from '../../../../scripts/lib/vmlinux.ts';
+import { findPayload, hasPvhEntry, pvhProblem, type Payload, type PayloadCodec } from '../../../../scripts/lib/vmlinux-payload.ts';
 import { demoKernel, noDemoKernel } from '../../../demo.ts';
 
 const DEMO_KERNEL = demoKernel()?.image ?? '';
