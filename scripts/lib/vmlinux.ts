@@ -55,10 +55,14 @@ async function cacheName(kernelPath: string, known: KnownNames): Promise<{ name:
   return { name: `vmlinux-${createHash('sha256').update(image).digest('hex').slice(0, HASH_HEX_LENGTH)}`, identity, image };
 }
 
-/** Records the name `kernelPath` hashed to; names whose vmlinux and refusal the cache no longer holds are dropped. */
+/**
+ * Records the name `kernelPath` hashed to. Dropped meanwhile: bzImages that are gone (trees built
+ * and removed again, as a test suite does by the hundred) and names whose vmlinux and refusal the
+ * cache no longer holds.
+ */
 async function rememberName(cacheDir: string, known: KnownNames, kernelPath: string, identity: FileIdentity, name: string): Promise<void> {
   const held = (entry: string) => existsSync(join(cacheDir, entry)) || existsSync(join(cacheDir, `${entry}.no-pvh`));
-  const names = Object.fromEntries(Object.entries(known).filter(([, remembered]) => held(remembered.name)));
+  const names = Object.fromEntries(Object.entries(known).filter(([path, remembered]) => existsSync(path) && held(remembered.name)));
   names[resolve(kernelPath)] = { ...identity, name };
   // A memo that cannot be written costs the next run one hash, nothing more.
   await writeFileAtomic(join(cacheDir, VMLINUX_NAMES_MEMO), Buffer.from(JSON.stringify(names))).catch(() => undefined);

@@ -271,6 +271,22 @@ test('extractVmlinux: a remembered name whose vmlinux was pruned is extracted ag
   assert.match(again.reason, /^extracted the gzip payload of /);
 }));
 
+test('extractVmlinux: the memo forgets a bzImage that is gone once another is remembered', () => withCache(async (dir) => {
+  const cache = join(dir, 'cache');
+  const kernels = [join(dir, 'gone/bzImage'), join(dir, 'kept/bzImage'), join(dir, 'new/bzImage')];
+  const images = [OTHERS, [PVH], [...OTHERS, PVH]].map((notes) => bzImage(zlib.gzipSync(elf(notes))));
+  for (const [index, kernel] of kernels.entries()) {
+    await mkdir(join(kernel, '..'));
+    await writeFile(kernel, images[index]!);
+  }
+  await extractVmlinux(kernels[0]!, cache);
+  await extractVmlinux(kernels[1]!, cache);
+  await rm(join(kernels[0]!, '..'), { recursive: true });
+  await extractVmlinux(kernels[2]!, cache);
+  const memo = JSON.parse(await readFile(join(cache, VMLINUX_NAMES_MEMO), 'utf8'));
+  assert.deepEqual(Object.keys(memo).sort(), kernels.slice(1).sort());
+}));
+
 const REFUSED: Array<[string, () => Buffer, (kernel: string) => string]> = [
   ['an unsupported codec', () => bzImage(Buffer.from([...MAGIC.lzo, 0, 0, 0, 0])),
     (kernel) => `${kernel}: lzo-compressed kernels are not extracted; booting the bzImage`],
