@@ -20,9 +20,7 @@ import { guestEnvironment } from './lib/guest-env.ts';
 import { CommandSignals } from './lib/guest-ports.ts';
 import { NET_MODULES, userNetworkConfig } from './lib/guest-network.ts';
 import { defaultHostname } from './lib/guest-hostname.ts';
-import { removeTree } from './lib/image/cache.ts';
 import type { ImageProcess } from './lib/image/manifest.ts';
-import { openImage } from './lib/image/open-image.ts';
 import { imageCommand, isBareShell } from './lib/image/process-command.ts';
 import { cacheDirectory, cachedInitrd, CHROOTVM_CODEC } from './lib/initrd-cache.ts';
 import { chooseKernel } from './lib/kernel-choice.ts';
@@ -32,6 +30,7 @@ import { OVERLAY_DISK_SERIAL, overlayConfig, overlayModules, prepareOverlayDisk 
 import { versionLine } from './lib/package-version.ts';
 import { choosePorts, hostForward, publishFileText, type Published } from './lib/publish.ts';
 import { argumentBytes } from './lib/raw-arguments.ts';
+import { removeTree } from './lib/remove-tree.ts';
 import { makeRunDirectory } from './lib/run-directory.ts';
 import { usageErrorText } from './lib/usage.ts';
 import { currentPrivilege, describePrivilege, gatherRootlessFacts, rootlessProblem } from './lib/user-namespace.ts';
@@ -87,6 +86,8 @@ async function chooseRootfs(
 ): Promise<{ rootfs: string | undefined; command: string[]; imageProcess?: ImageProcess }> {
   const command = options.command;
   if (options.image) {
+    // Loaded only for an image: the registry client and tar reader are most of chrootvm's modules.
+    const { openImage } = await import('./lib/image/open-image.ts');
     const image = await openImage(options.image, { pull: options.pull, tlsVerify: options.tlsVerify, program: 'chrootvm', log }).catch((cause: Error) => fail(`--image ${options.image}: ${cause.message}`));
     for (const warning of image.warnings) process.stderr.write(`chrootvm: --image ${options.image}: ${warning}\n`);
     if (image.process.exposedPorts.length > 0) log(`the image exposes ${image.process.exposedPorts.join(', ')} (publish them with -p)`);

@@ -7,7 +7,6 @@
 // through isa-debug-exit.
 
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { access, constants, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,6 +208,8 @@ export async function probeCacheKey(qemu: string, bootIdPath = BOOT_ID, env: Nod
   const bootId = await readFile(bootIdPath, 'utf8').then((text) => text.trim(), () => '');
   if (!path || !bootId) return undefined;
   const { size, mtimeMs } = await stat(path);
+  // Loaded where a hash is made (here, only where /dev/kvm is): a run on TCG starts without it.
+  const { createHash } = await import('node:crypto');
   const probe = createHash('sha256')
     .update(buildProbeBios())
     .update(JSON.stringify({ argv: probeArgv('QEMU', 'kvm', 'BIOS'), timeoutMs: PROBE_TIMEOUT_MS }))

@@ -3,11 +3,12 @@
  * a temporary file beside it, then rename. The temporary file is removed on failure and when the
  * process exits midway (the CLIs turn SIGINT/SIGTERM into an exit).
  */
-import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 
 export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o644): Promise<void> {
+  // Loaded on first use: a run that writes nothing starts without node:crypto.
+  const { randomBytes } = await import('node:crypto');
   const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const removeOnSignal = () => rmSync(temporary, { force: true });
   process.once('exit', removeOnSignal);

@@ -3,12 +3,11 @@
  * libraries, the modules) plus the layout, so a rebuilt init or an updated kernel gets a new initrd
  * and an unchanged one is never packed twice.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildInitrd, planInitrd, type InitrdPlan, type InitrdSpec } from '../../packer/index.ts';
+import type { InitrdPlan, InitrdSpec } from '../../packer/index.ts';
 import type { Codec } from '../../packer/compress.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 import { markUsed, pruneLeastRecentlyUsed } from './cache-lru.ts';
@@ -45,6 +44,7 @@ export async function fileDigest(path: string, memo: DigestMemo): Promise<string
 }
 
 export async function planKey(plan: InitrdPlan, codec: Codec, memo: DigestMemo = new Map()): Promise<string> {
+  const { createHash } = await import('node:crypto');
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ CACHE_FORMAT, codec }));
   for (const entry of plan.entries) {
@@ -93,6 +93,8 @@ export async function cachedInitrd(spec: InitrdSpec, codec: Codec, log: (text: s
     await markUsed(remembered);
     return remembered;
   }
+  // The packer (and what it loads) only now: a run whose initrd is remembered does without it.
+  const { buildInitrd, planInitrd } = await import('../../packer/index.ts');
   const plan = await planInitrd(spec);
   const memo = await loadMemo(directory);
   const before = JSON.stringify([...memo]);

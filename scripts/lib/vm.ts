@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { monotonicMs } from '../../init/clock.ts';
 import { PORTS, type PortRole, type RunRequest } from '../../init/control-protocol.ts';
 import { parseStatus } from '../../init/status-line.ts';
 import { DEFAULT_QEMU } from './accel.ts';
@@ -121,7 +122,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   checkSocketPaths(spec);
   const qemuBinary = await findOnPath(DEFAULT_QEMU, process.env);
   if (!qemuBinary) throw new Error(`${DEFAULT_QEMU} not found on PATH (${process.env.PATH ?? 'not set'}): install the Debian package qemu-system-x86`);
-  const started = performance.now();
+  const started = monotonicMs();
   // Our cleanup stops them on every exit it sees; this covers the one it cannot (SIGKILL).
   const dieWithUs = await dieWithUsPrefix(process.env);
   const daemons = await startDaemons(spec, dieWithUs, cleanup);
@@ -181,7 +182,7 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
     });
   }
   const qemuExit = await qemu.exited;
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (monotonicMs() - started) / 1000;
   clearTimeout(timer);
   await ports?.drained();
   const kernelLog = (await readFile(kernelLogPath, 'utf8').catch(() => '')).replaceAll('\r', '');

@@ -4,7 +4,9 @@
  * image is opened.
  */
 import { UsageError } from '../../usage.ts';
-import { PULL_POLICIES, type PullPolicy } from './pull.ts';
+
+export type PullPolicy = 'always' | 'missing' | 'never';
+export const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 export interface PullChoice {
   pull?: PullPolicy;

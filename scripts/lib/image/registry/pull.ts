@@ -14,10 +14,8 @@ import { findCredentials } from './auth-file.ts';
 import { RegistryClient } from './client.ts';
 import { readBody } from './http.ts';
 import { formatReference, type ImageReference } from './reference.ts';
+import type { PullPolicy } from './pull-options.ts';
 import { KEPT_IMAGES, RegistryStore } from './store.ts';
-
-export type PullPolicy = 'always' | 'missing' | 'never';
-export const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 export interface LayerProgress {
   reference: string;
