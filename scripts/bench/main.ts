@@ -30,7 +30,7 @@ import { summarize, typicalIndex, type Summary } from './stats.ts';
 import { mebibytes, renderTable, seconds } from './table.ts';
 import { renderTimeline } from './timeline-svg.ts';
 import { runChrootvm } from '../lib/timed-chrootvm.ts';
-import { bootDirect, type DirectVm } from './vm.ts';
+import { bootDirect, lastLines, type DirectVm } from './vm.ts';
 
 /** chrootvm's defaults, so that B and C run in A's VM. */
 const MEMORY_MIB = 1024;
@@ -80,8 +80,7 @@ async function chrootvmOk(args: readonly string[], what: string): Promise<{ seco
   const run = await runChrootvm(args, BOOT_TIMEOUT_MS);
   if (run.exitCode !== 0) {
     // With --debug the kernel's and the init's messages are on the console (stdout): where a boot stopped.
-    const tail = (text: string, lines: number) => text.trim().split('\n').slice(-lines).join('\n');
-    throw new Error(`${what}: chrootvm ${args.join(' ')} exited with ${run.exitCode}: ${tail(run.stderr, 5)}${run.stdout.trim() ? `\nits console's last lines:\n${tail(run.stdout, 20)}` : ''}`);
+    throw new Error(`${what}: chrootvm ${args.join(' ')} exited with ${run.exitCode}: ${lastLines(run.stderr, 5)}${run.stdout.trim() ? `\nits console's last lines:\n${lastLines(run.stdout, 20)}` : ''}`);
   }
   return { seconds: run.seconds, log: run.stdout };
 }

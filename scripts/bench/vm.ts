@@ -20,13 +20,21 @@ export interface DirectVm {
   cpus: number;
 }
 
+/** The last `count` lines of `text`, for an error message. */
+export function lastLines(text: string, count: number): string {
+  return text.trim().split('\n').slice(-count).join('\n');
+}
+
+/** Lines of the kernel's console that end a failed boot's message: where the guest got to. */
+const KERNEL_LOG_LINES = 20;
+
 export interface DirectBoot {
   seconds: number;
   /** The last status line on ttyS1, if the guest wrote one. */
   status?: Status;
   /** The kernel's console (ttyS2). */
   kernelLog: string;
-  /** How qemu ended and why the guest stopped, for error messages. */
+  /** How qemu ended and why the guest stopped, with the kernel's last lines, for error messages. */
   ending: string;
   /** qemu's SHUTDOWN reason: "guest-shutdown" for a power-off. */
   shutdownReason?: string;
@@ -57,9 +65,11 @@ export async function bootDirect(vm: DirectVm, initrd: string, cmdline: string, 
       },
       cleanup,
     );
-    const ending = end.stoppedBecause?.timeout
+    const how = end.stoppedBecause?.timeout
       ? `no power-off within ${timeoutMs / 1000} s`
       : `qemu ${describeExit(end.qemuExit)}, shutdown reason ${end.shutdownReason ?? 'none'}${end.qemuExit.code ? `: ${end.qemuStderr}` : ''}`;
+    const kernelTail = lastLines(end.kernelLog, KERNEL_LOG_LINES);
+    const ending = kernelTail ? `${how}\nthe kernel's last lines:\n${kernelTail}` : how;
     return {
       seconds: end.seconds,
       status: end.status,
