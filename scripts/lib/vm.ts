@@ -36,6 +36,8 @@ export interface VmSpec {
   cpus: number;
   accel: Accel;
   shares: readonly VmShare[];
+  /** startShares' daemons for `shares`, when the caller started them ahead of the VM; else runVm starts them. */
+  sharesStarted?: StartingShares;
   /** Raw disk images, as virtio-blk devices with these serials. */
   disks?: readonly { path: string; serial: string }[];
   /** A pvpanic device: a guest kernel panic is told apart from a reboot (the guest needs pvpanic_pci). */
@@ -63,7 +65,7 @@ export interface VmEnd extends RunEnd {
   console: string;
   /** The command's stdout and stderr, when their streams were 'collect'. */
   output: { stdout: string; stderr: string };
-  /** From starting the first virtiofsd to qemu's exit. */
+  /** From runVm's start (with the virtiofsds' start, unless they were started ahead) to qemu's exit. */
   seconds: number;
 }
 
@@ -97,24 +99,43 @@ function checkSocketPaths(spec: VmSpec): void {
 /** A virtiofsd that dies while qemu runs would hang the guest; one that exits with qemu is normal. */
 const DAEMON_EXIT_GRACE_MS = 2000;
 
-async function startDaemons(spec: VmSpec, dieWithUs: readonly string[], cleanup: Cleanup): Promise<{ tag: string; daemon: Started; socket: string }[]> {
+export interface StartedShare {
+  tag: string;
+  daemon: Started;
+  socket: string;
+}
+
+export interface StartingShares {
+  daemons: StartedShare[];
+  /** Resolves when every daemon has made its socket; rejects naming the first that could not. */
+  ready: Promise<void>;
+}
+
+/**
+ * Starts a virtiofsd for each share, all at once, and resolves when they run; `ready` says when
+ * they serve. chrootvm calls it as soon as it knows the shares and plans the rest of the VM while
+ * the daemons come up.
+ */
+export async function startShares(workdir: string, shares: readonly VmShare[], cleanup: Cleanup, log?: (text: string) => void): Promise<StartingShares> {
+  if (shares.length === 0) return { daemons: [], ready: Promise.resolve() };
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await rememberedFeatures(virtiofsd, join(cacheDirectory(), VIRTIOFSD_MEMO));
   const host = { readonlyOption, privateView: await canMakePrivateView(process.env), userNamespace: currentPrivilege().kind === 'user-namespace' };
-  spec.log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
-  const daemons: { tag: string; daemon: Started; socket: string }[] = [];
-  for (const [index, share] of spec.shares.entries()) {
-    const socket = socketPath(spec.workdir, shareSocketName(index));
+  // Our cleanup stops them on every exit it sees; this covers the one it cannot (SIGKILL).
+  const dieWithUs = await dieWithUsPrefix(process.env);
+  log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
+  const daemons = shares.map((share, index): StartedShare => {
+    const socket = socketPath(workdir, shareSocketName(index));
     const { argv, readonlyEnforced } = virtiofsdArgv(flavour, virtiofsd, { socket, dir: share.path, readonly: share.readonly }, host);
     if (share.readonly) {
-      spec.log?.(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
+      log?.(`share "${share.tag}" read-only, enforced ${readonlyEnforced ? 'on the host (virtiofsd cannot write)' : 'by the guest mount only (a guest root user can remount it writable)'}`);
     }
     const daemon = start([...dieWithUs, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     cleanup.add(`virtiofsd for "${share.tag}"`, () => stop(daemon));
-    daemons.push({ tag: share.tag, daemon, socket });
-    await waitForSocket(daemon, socket, `virtiofsd for "${share.tag}" (${share.path})`);
-  }
-  return daemons;
+    return { tag: share.tag, daemon, socket };
+  });
+  const ready = Promise.all(daemons.map(({ tag, daemon, socket }, index) => waitForSocket(daemon, socket, `virtiofsd for "${tag}" (${shares[index]!.path})`)));
+  return { daemons, ready: ready.then(() => undefined) };
 }
 
 export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
@@ -123,9 +144,10 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   const qemuBinary = await findOnPath(DEFAULT_QEMU, process.env);
   if (!qemuBinary) throw new Error(`${DEFAULT_QEMU} not found on PATH (${process.env.PATH ?? 'not set'}): install the Debian package qemu-system-x86`);
   const started = monotonicMs();
-  // Our cleanup stops them on every exit it sees; this covers the one it cannot (SIGKILL).
+  const { daemons, ready } = spec.sharesStarted ?? (await startShares(spec.workdir, spec.shares, cleanup, spec.log));
+  await ready;
+  // As the daemons: when we are killed with SIGKILL, qemu goes too.
   const dieWithUs = await dieWithUsPrefix(process.env);
-  const daemons = await startDaemons(spec, dieWithUs, cleanup);
   const statusPath = join(spec.workdir, 'status');
   const kernelLogPath = join(spec.workdir, 'kernel.log');
   const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams, spec.run.signals) : undefined;
