@@ -44,6 +44,7 @@ export async function fileDigest(path: string, memo: DigestMemo): Promise<string
 }
 
 export async function planKey(plan: InitrdPlan, codec: Codec, memo: DigestMemo = new Map()): Promise<string> {
+  // Loaded here: a run whose initrd is remembered computes no key, and starts without node:crypto.
   const { createHash } = await import('node:crypto');
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ CACHE_FORMAT, codec }));
