@@ -29,8 +29,9 @@ import { measureStreams, STREAM_BYTES } from './streams.ts';
 import { summarize, typicalIndex, type Summary } from './stats.ts';
 import { mebibytes, renderTable, seconds } from './table.ts';
 import { renderTimeline } from './timeline-svg.ts';
+import { lastLines } from '../lib/processes.ts';
 import { runChrootvm } from '../lib/timed-chrootvm.ts';
-import { bootDirect, lastLines, type DirectVm } from './vm.ts';
+import { bootDirect, type DirectVm } from './vm.ts';
 
 /** chrootvm's defaults, so that B and C run in A's VM. */
 const MEMORY_MIB = 1024;

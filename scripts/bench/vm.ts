@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Status } from '../../init/status-line.ts';
 import { Cleanup } from '../lib/cleanup.ts';
 import type { Accel } from '../lib/plan.ts';
-import { describeExit } from '../lib/processes.ts';
+import { describeExit, lastLines } from '../lib/processes.ts';
 import { runVm } from '../lib/vm.ts';
 
 export interface DirectVm {
@@ -18,11 +18,6 @@ export interface DirectVm {
   accel: Accel;
   memoryMiB: number;
   cpus: number;
-}
-
-/** The last `count` lines of `text`, for an error message. */
-export function lastLines(text: string, count: number): string {
-  return text.trim().split('\n').slice(-count).join('\n');
 }
 
 /** Lines of the kernel's console that end a failed boot's message: where the guest got to. */

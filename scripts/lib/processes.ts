@@ -5,6 +5,11 @@ import { access, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** The last `count` lines of `text`, for an error message. */
+export function lastLines(text: string, count: number): string {
+  return text.trim().split('\n').slice(-count).join('\n');
+}
+
 /** The tail of a child's stderr, kept for error messages. */
 export class OutputTail {
   private text = '';
@@ -13,7 +18,7 @@ export class OutputTail {
     this.text = (this.text + chunk.toString()).slice(-OutputTail.LIMIT);
   }
   lastLines(count = 5): string {
-    return this.text.trim().split('\n').slice(-count).join('\n');
+    return lastLines(this.text, count);
   }
 }
 
