@@ -109,6 +109,8 @@ export interface StartingShares {
   daemons: StartedShare[];
   /** Resolves when every daemon has made its socket; rejects naming the first that could not. */
   ready: Promise<void>;
+  /** What the daemons' argv began with so that they die with us (dieWithUsPrefix); qemu's begins with it too. */
+  dieWithUs: string[];
 }
 
 /**
@@ -117,12 +119,12 @@ export interface StartingShares {
  * the daemons come up.
  */
 export async function startShares(workdir: string, shares: readonly VmShare[], cleanup: Cleanup, log?: (text: string) => void): Promise<StartingShares> {
-  if (shares.length === 0) return { daemons: [], ready: Promise.resolve() };
+  // Our cleanup stops them on every exit it sees; this covers the one it cannot (SIGKILL).
+  const dieWithUs = await dieWithUsPrefix(process.env);
+  if (shares.length === 0) return { daemons: [], ready: Promise.resolve(), dieWithUs };
   const virtiofsd = await findVirtiofsd(process.env);
   const { flavour, readonlyOption } = await rememberedFeatures(virtiofsd, join(cacheDirectory(), VIRTIOFSD_MEMO));
   const host = { readonlyOption, privateView: await canMakePrivateView(process.env), userNamespace: currentPrivilege().kind === 'user-namespace' };
-  // Our cleanup stops them on every exit it sees; this covers the one it cannot (SIGKILL).
-  const dieWithUs = await dieWithUsPrefix(process.env);
   log?.(`virtiofsd ${virtiofsd} (${flavour === 'c' ? 'C' : 'Rust'})`);
   const daemons = shares.map((share, index): StartedShare => {
     const socket = socketPath(workdir, shareSocketName(index));
@@ -135,7 +137,7 @@ export async function startShares(workdir: string, shares: readonly VmShare[], c
     return { tag: share.tag, daemon, socket };
   });
   const ready = Promise.all(daemons.map(({ tag, daemon, socket }, index) => waitForSocket(daemon, socket, `virtiofsd for "${tag}" (${shares[index]!.path})`)));
-  return { daemons, ready: ready.then(() => undefined) };
+  return { daemons, ready: ready.then(() => undefined), dieWithUs };
 }
 
 export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
@@ -144,10 +146,8 @@ export async function runVm(spec: VmSpec, cleanup: Cleanup): Promise<VmEnd> {
   const qemuBinary = await findOnPath(DEFAULT_QEMU, process.env);
   if (!qemuBinary) throw new Error(`${DEFAULT_QEMU} not found on PATH (${process.env.PATH ?? 'not set'}): install the Debian package qemu-system-x86`);
   const started = monotonicMs();
-  const { daemons, ready } = spec.sharesStarted ?? (await startShares(spec.workdir, spec.shares, cleanup, spec.log));
+  const { daemons, ready, dieWithUs } = spec.sharesStarted ?? (await startShares(spec.workdir, spec.shares, cleanup, spec.log));
   await ready;
-  // As the daemons: when we are killed with SIGKILL, qemu goes too.
-  const dieWithUs = await dieWithUsPrefix(process.env);
   const statusPath = join(spec.workdir, 'status');
   const kernelLogPath = join(spec.workdir, 'kernel.log');
   const ports = spec.run ? await GuestPorts.listen((name) => socketPath(spec.workdir, name), spec.run.request, spec.run.streams, spec.run.signals) : undefined;
